@@ -1,0 +1,1 @@
+"""One module per ``energy-complexity`` subcommand (see energy_complexity.cli)."""
