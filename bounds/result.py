@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Cost"]
+__all__ = ["Cost", "InfeasibleError"]
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,14 @@ class Cost:
         if self.parts:
             out["parts"] = {k: (int(v) if float(v).is_integer() else float(v)) for k, v in self.parts.items()}
         return out
+
+
+class InfeasibleError(ValueError):
+    """No tile of a dataflow fits in the Buffer; the message names M and the minimum it needs."""
+
+    def __init__(self, dataflow: str, M: int, M_min: int):
+        super().__init__(f"invalid machine: M: Buffer of {M} words is too small for the smallest "
+                         f"{dataflow} tile, which needs {M_min} words")
+        self.parameter = "M"
+        self.dataflow = dataflow
+        self.M_min = M_min
