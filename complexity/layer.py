@@ -81,7 +81,9 @@ class Layer:
     def __post_init__(self) -> None:
         for f in _INT_FIELDS:
             v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, bool):
+                raise LayerError(f, f"must be an integer, got {v!r}")
+            if not isinstance(v, int):
                 # accept integral floats/numpy ints, reject everything else
                 try:
                     iv = int(v)
