@@ -1,0 +1,340 @@
+"""The weight-stationary (WS) blocking dataflow: exact cost, footprint and optimal tiles.
+
+A block of D filters x C input channels of one group stays resident while the input
+of those C channels streams over it, row window by row window, for every batch item;
+partial sums go back to DRAM between channel blocks.  The loop nest, the proofs of
+every count and the continuous optimum are in docs/dataflow_ws.md; the executor that
+runs the loop nest word by word is bounds/executor_ws.py.
+
+One source of truth: every formula is written once, in ``_formulas``, against a tiny
+table of operations (floor/ceil division, min, max); the same code builds the sympy
+expressions, the exact Python-int counts and the vectorized numpy arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache, reduce
+from types import SimpleNamespace
+
+import numpy as np
+import sympy as sp
+
+from bounds import symbols as S
+from bounds.result import Cost, InfeasibleError
+from complexity.layer import Layer
+
+__all__ = ["WSTiles", "ws_expressions", "ws_continuous_optimum", "ws_counts", "ws_parts",
+           "ws_footprint", "ws_min_M", "ws_best", "ws_best_np", "ws_axis_terms",
+           "D_SYM", "C_SYM"]
+
+#: Tile symbols: filters per block and input channels per block.
+D_SYM, C_SYM = sp.symbols("D C", integer=True, positive=True)
+
+LAYER_FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
+
+
+@dataclass(frozen=True)
+class WSTiles:
+    """A WS block: ``D`` filters (1..d/g) x ``C`` input channels (1..c/g) of one group."""
+
+    D: int
+    C: int
+
+    def as_dict(self) -> dict:
+        return {"d": int(self.D), "c": int(self.C)}
+
+    def check(self, layer: Layer) -> None:
+        """Raise ValueError naming the tile parameter when the block does not fit the layer's group."""
+        for name, v, hi, what in (("D", self.D, layer.dg, "d/g"), ("C", self.C, layer.cg, "c/g")):
+            if isinstance(v, bool) or int(v) != v or not 1 <= v <= hi:
+                raise ValueError(f"invalid WS tile: {name}: must be an integer from 1 to {what}={hi}, got {v!r}")
+
+
+# ----- the formulas, written once --------------------------------------------------
+
+def _py_ops():
+    return SimpleNamespace(fdiv=lambda a, b: a // b, cdiv=lambda a, b: -(-a // b), div=lambda a, b: a // b,
+                           mn=lambda *a: min(a), mx=lambda *a: max(a), sqrt=lambda x: x ** 0.5)
+
+
+def _np_ops():
+    return SimpleNamespace(fdiv=np.floor_divide, cdiv=lambda a, b: -np.floor_divide(-a, b),
+                           div=np.floor_divide, mn=lambda *a: reduce(np.minimum, a),
+                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt)
+
+
+def _sp_ops():
+    return SimpleNamespace(fdiv=lambda a, b: sp.floor(a / b), cdiv=lambda a, b: sp.ceiling(a / b),
+                           div=lambda a, b: a / b, mn=sp.Min, mx=sp.Max, sqrt=sp.sqrt)
+
+
+def _axis(n, k, s, p, o):
+    """One spatial axis: (outputs m, used inputs u, max real rows in one window R).
+
+    Window i covers a = i*s - p .. a + k - 1; its real part has min(n, k, n - a, a + k)
+    positions, a concave function of a that is maximal on [min(n,k) - k, n - min(n,k)];
+    the maximum over the windows is at the last window i1 starting at or before the
+    right end of that plateau, or the next one (docs/dataflow_ws.md, "Window rows").
+    """
+    m = o.fdiv(n + 2 * p - k, s) + 1
+    u = (m - 1) * o.mn(s, k) + k - p - o.mx(0, (m - 1) * s - p + k - n)
+    i1 = o.mn(m - 1, o.fdiv(n - o.mn(n, k) + p, s))
+    i2 = o.mn(m - 1, i1 + 1)
+
+    def real(i):
+        a = i * s - p
+        return o.mn(n, k, n - a, a + k)
+
+    return m, u, o.mx(real(i1), real(i2))
+
+
+def _formulas(L, D, C, o):
+    """Every WS count for layer parameters ``L`` (dict by field name) and tiles D, C."""
+    b, c, d, g = L["b"], L["c"], L["d"], L["groups"]
+    kh, kw = L["kh"], L["kw"]
+    nh, uh, Rh = _axis(L["h"], kh, L["sh"], L["ph"], o)
+    nw, uw, _ = _axis(L["w"], kw, L["sw"], L["pw"], o)
+    cg, dg = o.div(c, g), o.div(d, g)
+    W = d * cg * kh * kw
+    Y = b * d * nh * nw
+    F = Y * cg * kh * kw
+    Xu = b * c * uh * uw
+    nD, nC = o.cdiv(dg, D), o.cdiv(cg, C)
+    loads = W + nD * Xu + (nC - 1) * Y
+    stores = nC * Y
+    Q = loads + stores
+    return {"Q": Q, "A": Q + 3 * F, "F": F, "loads": loads, "stores": stores,
+            "footprint": D * C * kh * kw + C * uw * Rh + 1,
+            "X_used": Xu, "W": W, "Y": Y, "window_rows": Rh, "used_width": uw,
+            "filter_blocks": nD, "channel_blocks": nC}
+
+
+def _layer_symbols():
+    return {k: S.LAYER_SYMBOLS[k] for k in LAYER_FIELDS}
+
+
+@lru_cache(maxsize=1)
+def ws_expressions() -> dict:
+    """Exact sympy expressions of the WS dataflow in the layer symbols and D, C.
+
+    Keys: "Q", "A", "F", "footprint" (peak resident words), "loads", "stores",
+    "X_used", "window_rows", "used_width", "tile_symbols" = (D, C), and readable
+    forms "short" (Q, footprint in the auxiliary symbols X_used, W, Y, R, u_w whose
+    values are in "aux").  Valid for
+    1 <= D <= d/g, 1 <= C <= c/g (docs/dataflow_ws.md).
+    """
+    out = _formulas(_layer_symbols(), D_SYM, C_SYM, _sp_ops())
+    out["tile_symbols"] = (D_SYM, C_SYM)
+    # readable forms: the same counts in auxiliary symbols (value of each in "aux")
+    Xu, Wa, Ya, R, uw = sp.symbols("X_used W Y R u_w", integer=True, positive=True)
+    Ls = _layer_symbols()
+    nD = sp.ceiling(Ls["d"] / (Ls["groups"] * D_SYM))
+    nC = sp.ceiling(Ls["c"] / (Ls["groups"] * C_SYM))
+    out["aux"] = {Xu: out["X_used"], Wa: out["W"], Ya: out["Y"], R: out["window_rows"], uw: out["used_width"]}
+    out["short"] = {"Q": Wa + nD * Xu + (2 * nC - 1) * Ya,
+                    "footprint": D_SYM * C_SYM * Ls["kh"] * Ls["kw"] + C_SYM * uw * R + 1}
+    return out
+
+
+@lru_cache(maxsize=1)
+def ws_continuous_optimum() -> dict:
+    """Real-valued optimal (D, C) under D C kh kw + C uw R + 1 <= M and the resulting Q.
+
+    With a = (d/g) |X_used| and y = 2 (c/g) |Y| (ceilings dropped), Q ~ |W| - |Y| + a/D + y/C
+    is minimized on the footprint boundary at D* = sqrt(a (M-1) / (kh kw y)),
+    C* = (M-1) / (kh kw D* + uw R), giving Q* = |W| - |Y| + 2 sqrt(a y kh kw / (M-1))
+    + y uw R / (M-1).  Valid while D* <= d/g and C* <= c/g; when all weights fit
+    (key "all_fit") Q is exactly the compulsory traffic "Q_all_fit" = |X_used| + |W| + |Y|.
+    Derivation: docs/dataflow_ws.md, "Continuous optimum".
+    """
+    e = ws_expressions()
+    Lsym = _layer_symbols()
+    c, d, g, kh, kw = Lsym["c"], Lsym["d"], Lsym["groups"], Lsym["kh"], Lsym["kw"]
+    Mp = S.M - 1
+    a = (d / g) * e["X_used"]
+    y = 2 * (c / g) * e["Y"]
+    K = kh * kw
+    B = e["used_width"] * e["window_rows"]
+    D_opt = sp.sqrt(a * Mp / (K * y))
+    C_opt = Mp / (K * D_opt + B)
+    Q_opt = e["W"] - e["Y"] + 2 * sp.sqrt(a * y * K / Mp) + y * B / Mp
+    all_fit = sp.Le(e["footprint"].subs({D_SYM: d / g, C_SYM: c / g}), S.M)
+    return {"D": D_opt, "C": C_opt, "Q": Q_opt, "all_fit": all_fit,
+            "Q_all_fit": e["X_used"] + e["W"] + e["Y"]}
+
+
+# ----- exact numbers for one layer -----------------------------------------------
+
+def _layer_ints(layer: Layer) -> dict:
+    return {k: int(getattr(layer, k)) for k in LAYER_FIELDS}
+
+
+def ws_axis_terms(layer: Layer) -> dict:
+    """Window rows R (max real input rows of one output row's window) and used width, exactly."""
+    f = _formulas(_layer_ints(layer), 1, 1, _py_ops())
+    return {"window_rows": f["window_rows"], "used_width": f["used_width"]}
+
+
+def ws_parts(layer: Layer, tiles: WSTiles) -> dict:
+    """All exact WS counts (Python ints) for ``layer`` and ``tiles``."""
+    tiles.check(layer)
+    return _formulas(_layer_ints(layer), int(tiles.D), int(tiles.C), _py_ops())
+
+
+def ws_counts(layer: Layer, tiles: WSTiles) -> tuple[int, int, int]:
+    """Exact (Q, A, F) of the WS loop nest (docs/dataflow_ws.md, "Counts")."""
+    f = ws_parts(layer, tiles)
+    return f["Q"], f["A"], f["F"]
+
+
+def ws_footprint(layer: Layer, tiles: WSTiles) -> int:
+    """Peak resident words: D C kh kw weights + C uw R window inputs + 1 partial sum."""
+    return ws_parts(layer, tiles)["footprint"]
+
+
+def ws_min_M(layer: Layer) -> int:
+    """Smallest Buffer that runs WS: the footprint of D = C = 1."""
+    return ws_footprint(layer, WSTiles(1, 1))
+
+
+def _distinct_blocks(n: int) -> np.ndarray:
+    """The smallest block size for each block count: ceil(n / k) for k = 1..n (sorted, unique)."""
+    k = np.arange(1, n + 1, dtype=np.int64)
+    return np.unique(-(-n // k))
+
+
+def _best_exhaustive(layer: Layer, M: int):
+    """Minimize Q over every tile; only the smallest D (C) per block count need be tried.
+
+    Q depends on D only through ceil(dg/D) and the footprint grows with D, so replacing
+    D by ceil(dg/ceil(dg/D)) keeps Q and never breaks the fit (likewise C): the minimum
+    over these O(sqrt(dg) sqrt(cg)) candidates is the minimum over all dg*cg tiles.
+    Ties go to the smaller footprint, then the smaller D.
+    """
+    L = _layer_ints(layer)
+    Ds = _distinct_blocks(layer.dg)[:, None]
+    Cs = _distinct_blocks(layer.cg)[None, :]
+    f = _formulas(L, Ds, Cs, _np_ops())
+    fp = np.broadcast_to(f["footprint"], (Ds.size, Cs.size))
+    ok = fp <= M
+    if not ok.any():
+        return None
+    Q = np.where(ok, np.broadcast_to(f["Q"], fp.shape), np.iinfo(np.int64).max)
+    qmin = Q.min()
+    cand = np.argwhere(Q == qmin)
+    best = min(cand, key=lambda ij: (fp[ij[0], ij[1]], Ds[ij[0], 0]))
+    return WSTiles(int(Ds[best[0], 0]), int(Cs[0, best[1]]))
+
+
+def ws_best(layer: Layer, machine, exhaustive: bool = True) -> Cost:
+    """Minimum-energy WS tile that fits in ``machine.M`` (exhaustive search, or ws_best_np's candidates).
+
+    E = eD Q + eB (Q + 3F) + eM F grows with Q, so the tile minimizing Q minimizes E.
+    Raises InfeasibleError("WS", M, ws_min_M(layer)) when even D = C = 1 does not fit.
+    """
+    M = int(machine.M)
+    if exhaustive:
+        tiles = _best_exhaustive(layer, M)
+    else:
+        P = {k: np.array([v], dtype=np.int64) for k, v in _layer_ints(layer).items()}
+        r = ws_best_np(P, np.array([M], dtype=np.int64))
+        tiles = None if not np.isfinite(r["Q"][0]) else WSTiles(int(r["d"][0]), int(r["c"][0]))
+    if tiles is None:
+        raise InfeasibleError("WS", M, ws_min_M(layer))
+    f = ws_parts(layer, tiles)
+    return Cost(Q=f["Q"], A=f["A"], F=f["F"], E=float(machine.energy(f["Q"], f["A"], f["F"])),
+                tiles=tiles.as_dict(),
+                parts={"loads": f["loads"], "stores": f["stores"], "footprint": f["footprint"],
+                       "filter_blocks": f["filter_blocks"], "channel_blocks": f["channel_blocks"]})
+
+
+# ----- vectorized over many layers -------------------------------------------------
+
+def _float_ops():
+    """Exact integer arithmetic on float64 arrays: floor(a/b) of integers below 2**52 is exact."""
+    return SimpleNamespace(fdiv=lambda a, b: np.floor(a / b), cdiv=lambda a, b: np.ceil(a / b),
+                           div=lambda a, b: a / b, mn=lambda *a: reduce(np.minimum, a),
+                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt)
+
+
+_CHUNK = 1 << 14
+
+
+def ws_best_np(P: dict, M) -> dict:
+    """Best of a few candidate WS tiles for every row of a batch of layers (an upper bound).
+
+    ``P`` maps the Layer field names to int64 arrays, ``M`` is an int64 array.  Seven
+    candidates per row (docs/dataflow_ws.md, "Vectorized search"): the block counts around
+    the continuous optimum (floor/ceil of dg/D*; floor/ceil/ceil+1 of cg/C*), all filters
+    (the input streams once) and all channels (no partial-sum reloads); a D guess gets the
+    largest fitting C, every C the largest fitting D, each snapped to the smallest block
+    with the same block count.  Returns float64 "Q", "A", "F" (inf where nothing fits) and
+    int64 tiles "d", "c" (0 there); every finite value is the exact cost of the returned
+    tile, which fits in M.  Arithmetic is float64 on integers (exact below 2**52; fast),
+    in chunks of rows that stay in cache.
+    """
+    M = np.asarray(M, dtype=np.int64)
+    P = {k: np.broadcast_to(np.asarray(P[k], dtype=np.int64), M.shape).ravel() for k in LAYER_FIELDS}
+    flat = M.ravel()
+    parts = [_ws_best_chunk({k: v[i:i + _CHUNK] for k, v in P.items()}, flat[i:i + _CHUNK])
+             for i in range(0, max(flat.size, 1), _CHUNK)]
+    return {k: np.concatenate([p[k] for p in parts]).reshape(M.shape) for k in parts[0]}
+
+
+def _ws_best_chunk(P: dict, M: np.ndarray) -> dict:
+    """ws_best_np on one chunk of rows."""
+    L = {k: np.asarray(P[k], dtype=np.float64) for k in LAYER_FIELDS}
+    # a Buffer beyond 2**52 words only matters for absurd layers; clipping keeps floats exact
+    Mp = np.minimum(np.asarray(M, dtype=np.int64), 1 << 52).astype(np.float64) - 1
+    o = _float_ops()
+    g, kh, kw = L["groups"], L["kh"], L["kw"]
+    cg, dg = L["c"] / g, L["d"] / g
+    nh, uh, Rh = _axis(L["h"], kh, L["sh"], L["ph"], o)
+    nw = np.floor((L["w"] + 2 * L["pw"] - kw) / L["sw"]) + 1
+    mw = nw - 1
+    uw = mw * np.minimum(L["sw"], kw) + kw - L["pw"] - np.maximum(0, mw * L["sw"] - L["pw"] + kw - L["w"])
+    K = kh * kw
+    B = uw * Rh
+    Y = L["b"] * L["d"] * nh * nw
+    X = L["b"] * L["c"] * uh * uw
+    W = L["d"] * cg * K
+    F = Y * cg * K
+
+    def snap(x, n):
+        """(smallest block with the block count of x, that count); x >= 1."""
+        cnt = np.ceil(n / x)
+        return np.ceil(n / cnt), cnt
+
+    def from_C(C):
+        """Tile from a channel block C (smallest for its block count): the largest fitting D."""
+        nC = np.ceil(cg / C)
+        Dm = np.minimum(dg, np.floor((Mp - C * B) / (C * K)))
+        D, nD = snap(np.maximum(Dm, 1), dg)
+        return D, C, nD * X + (2 * nC - 1) * Y, Dm >= 1
+
+    def from_D(D0):
+        """Tile from a filter-block guess D0 in [1, dg]: the largest fitting C, then D again."""
+        C, _ = snap(np.clip(np.floor(Mp / (D0 * K + B)), 1, cg), cg)
+        return from_C(C)
+
+    # continuous optimum (docs/dataflow_ws.md, "Continuous optimum"), as block counts
+    Dstar = np.sqrt(dg * X * np.maximum(Mp, 1) / (2 * K * cg * Y))
+    nDs = np.maximum(dg / np.maximum(Dstar, 1), 1)
+    nCs = np.maximum(cg * (K * Dstar + B) / np.maximum(Mp, 1), 1)
+    cands = [from_D(np.ceil(dg / np.floor(nDs))), from_D(np.ceil(dg / np.ceil(nDs)))]
+    cands += [from_C(np.ceil(cg / n)) for n in (np.floor(nCs), np.ceil(nCs), np.ceil(nCs) + 1)]
+    cands += [from_D(dg), from_C(cg)]  # all filters (input streams once), all channels (no reloads)
+
+    best = np.full(Mp.shape, np.inf)
+    pick = np.zeros(Mp.shape, dtype=np.intp)
+    for i, (_, _, q, ok) in enumerate(cands):
+        np.copyto(q, np.inf, where=~ok)
+        better = q < best
+        np.minimum(best, q, out=best)
+        pick[better] = i
+    fin = np.isfinite(best)
+    Dt = np.choose(pick, [cnd[0] for cnd in cands]).astype(np.int64) * fin
+    Ct = np.choose(pick, [np.broadcast_to(cnd[1], Mp.shape) for cnd in cands]).astype(np.int64) * fin
+    Q = best + W
+    return {"Q": Q, "A": Q + 3 * F, "F": np.where(fin, F, np.inf), "d": Dt, "c": Ct}
