@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from bounds.result import InfeasibleError
 from complexity.layer import LayerError
 from complexity.machine import MachineError
 from energy_complexity.errors import CLIError
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (CLIError, LayerError, MachineError) as exc:
+    except (CLIError, LayerError, MachineError, InfeasibleError) as exc:
         print(f"energy-complexity {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into `head`

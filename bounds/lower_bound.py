@@ -1,0 +1,241 @@
+"""The energy lower bound: no execution order of a layer on the machine does better.
+
+Q_LB = max(Q_comp, Q_cap) with
+  Q_comp = |X_used| + |W| + |Y|   (every used input and every weight is loaded at least
+                                   once, every output stored at least once), and
+  Q_cap  = max over S in {M, 2M, 3M} of S * (k(S) - 1), where k(S) is a lower bound on
+           the number of phases of S loads+stores needed for the F_real MACs with a
+           real input (docs/theory.md, 3.3-3.4):
+           k >= ceil((2 F_real - a + b) / (a + b)),  a = phi(2M + S), b = phi(S)
+           (a phase touches at most M - r_j + r_{j+1} + S words; at best phases
+           alternate between 2M + S and S), and
+           k >= ceil((F_real / lam - M) / (M + S))  (a linear word-reuse count).
+phi(T) = sqrt(q) (T/3)^(3/2), capped linearly once a group's weights are all touched;
+lam = 1 / (1/(b nh nw) + 1/(cg kh kw) + 1/(q dg)).  Asymptotically
+Q_cap ~ 1.92 F_real / sqrt(q M) (S = 2M..3M), against ~2 F s/(k sqrt(M)) + |Y| for the
+OS tiling, and MODEL.md's F / sqrt(q M) - M.
+A_LB = Q_LB + 3F (every execution has A = Q + 3F) and E_LB = eD Q_LB + eB A_LB + eM F.
+The proof and every assumption are in docs/theory.md, section 3 "The lower bound".
+
+One source of truth: ``lb_expressions()`` builds the sympy forms; the numpy code below
+applies the same operations and is tested equal to them (tests/test_lower_bound.py).
+``used_inputs_1d_np`` / ``real_taps_1d_np`` are closed forms of
+complexity.layer.used_inputs_1d / real_taps_1d.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from bounds import symbols as sy
+from bounds.result import Cost, InfeasibleError
+from complexity.layer import Layer
+from complexity.machine import Machine
+
+__all__ = ["S_FACTORS", "M_MIN", "lower_bound", "lower_bound_np", "lb_expressions",
+           "used_inputs_1d_np", "real_taps_1d_np", "used_inputs_1d_expr", "real_taps_1d_expr",
+           "layer_arrays"]
+
+#: Phase lengths S = floor(f * M) tried by the capacity term (any S >= 1 gives a valid bound;
+#: S ~ 2.5M is best when F is large; adding M/2 changed no value on 10^6 random layers).
+S_FACTORS = ((1, 1), (2, 1), (3, 1))  # (numerator, denominator) of f
+
+#: No execution exists below 3 words: a MAC needs its weight, input and partial sum resident.
+M_MIN = 3
+
+#: Relative safety margin of every ceil() against float rounding (it can only lower the bound).
+_EPS = 1e-9
+
+_FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
+
+
+# ----- 1-D closed forms -------------------------------------------------------
+
+def _out_np(n, k, s, p):
+    return (n + 2 * p - k) // s + 1
+
+
+def used_inputs_1d_np(n, k, s, p):
+    """Real input positions read by some window along one axis (closed form, vectorized).
+
+    min(n, (m-1)s - p + k) - (m-1) max(0, s-k) with m = floor((n+2p-k)/s) + 1: the union
+    of the windows, minus the gaps between them when s > k (docs/theory.md, "Used inputs").
+    """
+    n, k, s, p = (np.asarray(v, dtype=np.int64) for v in (n, k, s, p))
+    m = _out_np(n, k, s, p)
+    return np.minimum(n, (m - 1) * s - p + k) - (m - 1) * np.maximum(0, s - k)
+
+
+def real_taps_1d_np(n, k, s, p):
+    """(output, tap) pairs along one axis whose input is real (closed form, vectorized).
+
+    m k minus the taps clipped on the left, sum_o max(0, p - o s), and on the right,
+    sum_j max(0, r - j s) with r = (m-1)s - (n + p - k); both are arithmetic series.
+    """
+    n, k, s, p = (np.asarray(v, dtype=np.int64) for v in (n, k, s, p))
+    m = _out_np(n, k, s, p)
+    a = np.minimum(m, (p + s - 1) // s)
+    r = np.maximum(0, (m - 1) * s - (n + p - k))
+    a2 = np.minimum(m, (r + s - 1) // s)
+    return m * k - (a * p - s * a * (a - 1) // 2) - (a2 * r - s * a2 * (a2 - 1) // 2)
+
+
+def used_inputs_1d_expr(n, k, s, p):
+    """Sympy form of used_inputs_1d_np."""
+    m = sp.floor((n + 2 * p - k) / s) + 1
+    return sp.Min(n, (m - 1) * s - p + k) - (m - 1) * sp.Max(0, s - k)
+
+
+def real_taps_1d_expr(n, k, s, p):
+    """Sympy form of real_taps_1d_np."""
+    m = sp.floor((n + 2 * p - k) / s) + 1
+    a = sp.Min(m, sp.ceiling(p / s))
+    r = sp.Max(0, (m - 1) * s - (n + p - k))
+    a2 = sp.Min(m, sp.ceiling(r / s))
+    return m * k - (a * p - s * a * (a - 1) / 2) - (a2 * r - s * a2 * (a2 - 1) / 2)
+
+
+# ----- symbolic ------------------------------------------------------------------
+
+def _phi_expr(T, q, Wg):
+    """Most real MACs among T touched words (docs/theory.md, 3.2): convex, non-decreasing in T."""
+    return sp.sqrt(q) * sp.Piecewise(((T / 3) ** sp.Rational(3, 2), T <= 3 * Wg),
+                                     (sp.sqrt(Wg) * (T - Wg) / 2, True))
+
+
+@lru_cache(maxsize=1)
+def lb_expressions() -> dict:
+    """Sympy closed forms (symbols of bounds/symbols.py) of the lower bound.
+
+    Keys: "Q", "A", "F", "E" (energy at the reference bitwidth), and the parts
+    "Q_comp", "Q_cap", "X_used", "F_real", "q", "lam", "phi" (a Lambda of T) and
+    "Q_cap_S" (a Lambda of the phase length S).  See docs/theory.md, "The lower bound".
+    """
+    b, c, d, g, M = sy.b, sy.c, sy.d, sy.g, sy.M
+    nh, nw = sy.nh, sy.nw
+    X_used = b * c * used_inputs_1d_expr(sy.h, sy.kh, sy.sh, sy.ph) * used_inputs_1d_expr(sy.w, sy.kw, sy.sw, sy.pw)
+    F_real = b * d * (c / g) * real_taps_1d_expr(sy.h, sy.kh, sy.sh, sy.ph) * real_taps_1d_expr(sy.w, sy.kw, sy.sw, sy.pw)
+    q = sp.ceiling(sy.kh / sy.sh) * sp.ceiling(sy.kw / sy.sw)
+    Wg = (d / g) * (c / g) * sy.kh * sy.kw
+    lam = 1 / (1 / (b * nh * nw) + 1 / ((c / g) * sy.kh * sy.kw) + 1 / (q * d / g))
+    T, S = sp.symbols("T S", positive=True)
+    phi = sp.Lambda(T, _phi_expr(T, q, Wg))
+    a_, b_ = phi(2 * M + S), phi(S)
+    k_cubic = sp.ceiling((2 * F_real - a_ + b_) / (a_ + b_))
+    k_linear = sp.ceiling((F_real / lam - M) / (M + S))
+    cap_S = sp.Lambda(S, S * (sp.Max(k_cubic, k_linear, 1, evaluate=False) - 1))
+    Q_comp = X_used + sy.W + sy.Y
+    Q_cap = sp.Max(*[cap_S(_S_of(f, M)) for f in S_FACTORS], evaluate=False)
+    Q = sp.Max(Q_comp, Q_cap, evaluate=False)
+    A = Q + 3 * sy.F
+    return {"Q": Q, "A": A, "F": sy.F, "E": sy.energy(Q, A, sy.F), "Q_comp": Q_comp, "Q_cap": Q_cap,
+            "X_used": X_used, "F_real": F_real, "q": q, "lam": lam, "phi": phi, "Q_cap_S": cap_S}
+
+
+def _S_of(f, M):
+    """Phase length f*M as an integer >= 1 (works for ints, arrays and sympy symbols)."""
+    num, den = f
+    if isinstance(M, sp.Basic):
+        return sp.Max(1, sp.floor(num * M / den), evaluate=False)
+    return np.maximum(1, (num * np.asarray(M, dtype=np.int64)) // den)
+
+
+# ----- numeric -----------------------------------------------------------------
+
+def layer_arrays(P) -> dict:
+    """int64 arrays of the layer fields from a mapping (missing optional fields get Layer's defaults)."""
+    defaults = {"h": 1, "w": 1, "kh": 1, "kw": 1, "b": 1, "sh": 1, "sw": 1, "ph": 0, "pw": 0, "groups": 1}
+    out = {}
+    for f in _FIELDS:
+        if f in P:
+            out[f] = np.asarray(P[f], dtype=np.int64)
+        elif f in defaults:
+            out[f] = np.int64(defaults[f])
+        else:
+            raise KeyError(f"layer arrays need the field {f!r}")
+    return out
+
+
+def _safe_ceil(x):
+    """ceil(x), never rounding a float just above an exact integer up (so the bound stays valid)."""
+    return np.ceil(x - _EPS * np.abs(x))
+
+
+def _lb_parts(P, M) -> dict:
+    """All terms of the bound for broadcastable arrays (the numpy twin of lb_expressions)."""
+    L = layer_arrays(P)
+    M = np.asarray(M, dtype=np.int64)
+    b, c, d, g = L["b"], L["c"], L["d"], L["groups"]
+    kh, kw, sh, sw = L["kh"], L["kw"], L["sh"], L["sw"]
+    nh = _out_np(L["h"], kh, sh, L["ph"])
+    nw = _out_np(L["w"], kw, sw, L["pw"])
+    cg, dg = c // g, d // g
+    X_used = b * c * used_inputs_1d_np(L["h"], kh, sh, L["ph"]) * used_inputs_1d_np(L["w"], kw, sw, L["pw"])
+    W = d * cg * kh * kw
+    Y = b * d * nh * nw
+    F = Y * cg * kh * kw
+    F_real = b * d * cg * real_taps_1d_np(L["h"], kh, sh, L["ph"]) * real_taps_1d_np(L["w"], kw, sw, L["pw"])
+    q = ((kh + sh - 1) // sh) * ((kw + sw - 1) // sw)
+    Wg = (dg * cg * kh * kw).astype(np.float64)
+    sq = np.sqrt(q.astype(np.float64))
+    lam = 1.0 / (1.0 / (b * nh * nw) + 1.0 / (cg * kh * kw) + 1.0 / (q * dg))
+    Fr = F_real.astype(np.float64)
+    Mf = M.astype(np.float64)
+
+    inv_sqrt27 = 1.0 / np.sqrt(27.0)
+    lin_num = Fr / lam - Mf  # the linear count: k >= (F_real/lam - M) / (M + S)
+    Wg3, Wg_sqrt = 3.0 * Wg, np.sqrt(Wg)
+
+    def phi(T):  # sqrt(q) (T/3)^(3/2) = sqrt(q) T sqrt(T) / sqrt(27); linear past 3 Wg
+        return sq * np.where(T <= Wg3, T * np.sqrt(T) * inv_sqrt27, Wg_sqrt * (T - Wg) * 0.5)
+
+    Q_cap = np.zeros(np.broadcast(Fr, M).shape)
+    S_best = np.zeros(Q_cap.shape)
+    for f in S_FACTORS:
+        S = _S_of(f, M).astype(np.float64)
+        a_, b_ = phi(2.0 * Mf + S), phi(S)
+        k = np.maximum(_safe_ceil((2.0 * Fr - a_ + b_) / (a_ + b_)), _safe_ceil(lin_num / (Mf + S)))
+        cap = S * (np.maximum(k, 1.0) - 1.0)
+        S_best = np.where(cap > Q_cap, S, S_best)
+        Q_cap = np.maximum(Q_cap, cap)
+    Q_comp = X_used + W + Y
+    Q = np.maximum(Q_comp.astype(np.float64), Q_cap)
+    return {"Q": Q, "A": Q + 3.0 * F, "F": F, "Q_comp": Q_comp, "Q_cap": Q_cap, "S": S_best,
+            "X_used": X_used, "F_real": F_real, "W": W, "Y": Y, "q": q}
+
+
+def lower_bound_np(P, M) -> dict:
+    """Vectorized lower bound: {"Q", "A", "F"} float64 arrays for arrays of layers and M.
+
+    ``P`` maps Layer field names (b c d h w kh kw sh sw ph pw groups) to int64 arrays
+    (missing optional fields take Layer's defaults); ``M`` broadcasts against them.
+    Q and A are +inf where M < 3 (no execution exists; the bound is vacuous).  Inputs
+    are assumed to be valid layers (see complexity.layer.Layer for the rules).
+    """
+    parts = _lb_parts(P, M)
+    bad = np.asarray(M) < M_MIN
+    Q = np.where(bad, np.inf, parts["Q"])
+    return {"Q": Q, "A": np.where(bad, np.inf, parts["A"]), "F": parts["F"].astype(np.float64)}
+
+
+def lower_bound(layer: Layer, machine: Machine) -> Cost:
+    """The energy lower bound of ``layer`` on ``machine`` over every execution order.
+
+    Returns a Cost with tiles=None and parts Q_comp, Q_cap, S (the segment length
+    that gave Q_cap), X_used, W, Y, F_real, q.  Raises InfeasibleError when M < 3
+    (no MAC fits).  Proof: docs/theory.md, "The lower bound".
+    """
+    if machine.M < M_MIN:
+        err = InfeasibleError("lower-bound", machine.M, M_MIN)
+        err.args = (f"invalid machine: M: Buffer of {machine.M} words cannot hold the weight, input and "
+                    f"partial sum of one MAC; every execution needs M >= {M_MIN}",)
+        raise err
+    parts = _lb_parts({f: getattr(layer, f) for f in _FIELDS}, machine.M)
+    Q = max(int(parts["Q_comp"]), int(parts["Q_cap"]))  # exact integers, not the float max
+    F = int(parts["F"])
+    A = Q + 3 * F
+    named = {k: int(parts[k]) for k in ("Q_comp", "Q_cap", "S", "X_used", "W", "Y", "F_real", "q")}
+    return Cost(Q=Q, A=A, F=F, E=float(machine.energy(Q, A, F)), tiles=None, parts=named)
