@@ -1,0 +1,495 @@
+"""Output-stationary (OS) tiling dataflow: exact Q, A, F, footprint, and tile search.
+
+A tile of Bt batch items x D filters of one group x Th x Tw output positions keeps
+its partial sums resident until complete; for every chunk of C input channels it
+loads the clipped input patch and the D x C x kh x kw weights, does the MACs and
+evicts them; then it stores the finished outputs.  Every formula below is derived
+and proved in docs/dataflow_os.md; bounds/executor_os.py runs the same loop nest.
+
+The formulas are written ONCE (``_os_forms``) over a tiny "ops" interface and
+instantiated twice: with sympy operations (``os_expressions``) and with exact
+integer numpy operations (``os_counts``, ``os_footprint``, ``os_best``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from bounds import symbols as S
+from bounds.result import Cost, InfeasibleError
+from complexity.layer import Layer
+
+__all__ = ["OSTiles", "OSTileError", "TILE_SYMBOLS", "LAYER_FIELDS", "os_expressions", "os_continuous_optimum",
+           "os_counts", "os_parts", "os_footprint", "os_min_M", "os_best", "os_best_np"]
+
+#: Tile symbols: batch items, filters, output rows, output columns, input channels per chunk.
+Bt_s, D_s, Th_s, Tw_s, C_s = sp.symbols("B_t D T_h T_w C", integer=True, positive=True)
+TILE_SYMBOLS = {"b": Bt_s, "d": D_s, "th": Th_s, "tw": Tw_s, "c": C_s}
+
+
+class OSTileError(ValueError):
+    """A tile that does not exist for the layer; the message names the tile parameter."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(f"invalid OS tile: {parameter}: {message}")
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class OSTiles:
+    """OS tile: ``Bt`` batch items x ``D`` filters x ``Th`` x ``Tw`` outputs, chunks of ``C`` channels."""
+
+    Bt: int
+    D: int
+    Th: int
+    Tw: int
+    C: int
+
+    def __post_init__(self) -> None:
+        for f in ("Bt", "D", "Th", "Tw", "C"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise OSTileError(f, f"must be a positive integer, got {v!r}")
+            object.__setattr__(self, f, int(v))
+
+    def as_dict(self) -> dict:
+        return {"b": self.Bt, "d": self.D, "th": self.Th, "tw": self.Tw, "c": self.C}
+
+    def check(self, layer: Layer) -> "OSTiles":
+        """Raise OSTileError unless 1 <= Bt <= b, D <= d/g, Th <= nh, Tw <= nw, C <= c/g."""
+        for f, lim, name in (("Bt", layer.b, "b"), ("D", layer.dg, "d/g"), ("Th", layer.nh, "nh"),
+                             ("Tw", layer.nw, "nw"), ("C", layer.cg, "c/g")):
+            if getattr(self, f) > lim:
+                raise OSTileError(f, f"{getattr(self, f)} exceeds {name}={lim} of the layer")
+        return self
+
+
+# ----------------------------------------------------------------------------------------
+# The formulas, written once over an "ops" backend (sympy or exact integer numpy).
+# ----------------------------------------------------------------------------------------
+class _SymOps:
+    # unevaluated Min/Max: building is 100x faster and substitution evaluates them anyway
+    @staticmethod
+    def min(a, b):
+        return sp.Min(a, b, evaluate=False)
+
+    @staticmethod
+    def max(a, b):
+        return sp.Max(a, b, evaluate=False)
+
+    @staticmethod
+    def cdiv(a, b):
+        return sp.ceiling(a / b)
+
+    @staticmethod
+    def fdiv(a, b):
+        return sp.floor(a / b)
+
+    @staticmethod
+    def exact(a, b):  # a / b, known to be an integer
+        return a / b
+
+
+class _FloatOps:
+    """float64 numpy: exact for integers below 2**53 (docs/dataflow_os.md, section 8)."""
+    min = staticmethod(np.minimum)
+    max = staticmethod(np.maximum)
+
+    @staticmethod
+    def cdiv(a, b):
+        return np.ceil(a / b)
+
+    @staticmethod
+    def fdiv(a, b):
+        return np.floor(a / b)
+
+    @staticmethod
+    def exact(a, b):
+        return a / b
+
+
+class _IntOps:
+    min = staticmethod(np.minimum)
+    max = staticmethod(np.maximum)
+
+    @staticmethod
+    def cdiv(a, b):
+        return -((-a) // b)
+
+    @staticmethod
+    def fdiv(a, b):
+        return a // b
+
+    @staticmethod
+    def exact(a, b):
+        return a // b
+
+
+def _clip_sum(ops, N, B, a):
+    """sum_{t=0}^{N-1} max(0, B - a t) for a > 0 (an arithmetic series cut at its last positive term)."""
+    J = ops.min(N, ops.max(0, ops.cdiv(B, a)))
+    return J * B - ops.exact(a * J * (J - 1), 2)
+
+
+def _axis(ops, n, k, s, p, T, peak: bool = True):
+    """One spatial axis of the OS tiling with tiles of T outputs (docs/dataflow_os.md, section 3).
+
+    Returns o (outputs), N (tiles), R (real input lines loaded, summed over the tiles), and
+    the two (tile size, real lines) pairs that can hold the peak: the largest full tile
+    (thF, RF) and the last tile (thL, RL).
+    """
+    o = ops.fdiv(n + 2 * p - k, s) + 1
+    m = ops.min(s, k)
+    N = ops.cdiv(o, T)
+    P = T * s
+    K = s + p + n - k
+    over_last = ops.max(0, (o - 1) * s - p + k - n)
+    R = ((o - N) * m + N * k - _clip_sum(ops, N, p, P)
+         - _clip_sum(ops, N - 1, P * (N - 1) - K, P) - over_last)
+    if not peak:
+        return {"o": o, "N": N, "R": R}
+
+    def lines(t):
+        th = ops.min(T, o - t * T)
+        e = t * T + th - 1
+        return th, (th - 1) * m + k - ops.max(0, p - t * P) - ops.max(0, e * s - p + k - n)
+
+    tL = ops.cdiv(p, P)
+    thF, R1 = lines(ops.max(0, ops.min(tL - 1, N - 2)))
+    _, R2 = lines(ops.max(0, ops.min(tL, N - 2)))
+    thL, RL = lines(N - 1)
+    return {"o": o, "N": N, "R": R, "thF": thF, "RF": ops.max(R1, R2), "thL": thL, "RL": RL}
+
+
+def _peak_term(ops, D, C, ah, aw):
+    """max over the (full, last) x (full, last) tile pairs of D*th*tw + C*R_h*R_w."""
+    terms = [D * ah[th] * aw[tw] + C * ah[rh] * aw[rw]
+             for th, rh in (("thF", "RF"), ("thL", "RL")) for tw, rw in (("thF", "RF"), ("thL", "RL"))]
+    return ops.max(ops.max(terms[0], terms[1]), ops.max(terms[2], terms[3]))
+
+
+def _os_forms(ops, L: dict, t: dict) -> dict:
+    """Q, A, F, footprint and their parts for layer fields ``L`` and tile ``t`` (Bt, D, Th, Tw, C)."""
+    ah = _axis(ops, L["h"], L["kh"], L["sh"], L["ph"], t["Th"])
+    aw = _axis(ops, L["w"], L["kw"], L["sw"], L["pw"], t["Tw"])
+    b, c, d, g, kh, kw = L["b"], L["c"], L["d"], L["groups"], L["kh"], L["kw"]
+    cg, dg = ops.exact(c, g), ops.exact(d, g)
+    Y = b * d * ah["o"] * aw["o"]
+    Wn = d * cg * kh * kw
+    F = Y * cg * kh * kw
+    Nb, Nd = ops.cdiv(b, t["Bt"]), ops.cdiv(dg, t["D"])
+    loads_X = Nd * b * c * ah["R"] * aw["R"]
+    loads_W = Nb * ah["N"] * aw["N"] * Wn
+    Q = Y + loads_W + loads_X
+    footprint = t["Bt"] * _peak_term(ops, t["D"], t["C"], ah, aw) + t["D"] * t["C"] * kh * kw
+    return {"Q": Q, "A": Q + 3 * F, "F": F, "footprint": footprint, "loads_X": loads_X,
+            "loads_W": loads_W, "stores": Y, "rows_loaded": ah["R"], "cols_loaded": aw["R"]}
+
+
+LAYER_FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
+_TILE_KEYS = {"Bt": "b", "D": "d", "Th": "th", "Tw": "tw", "C": "c"}
+
+
+@lru_cache(maxsize=1)
+def _sym_forms() -> dict:
+    L = dict(S.LAYER_SYMBOLS)
+    t = {k: TILE_SYMBOLS[v] for k, v in _TILE_KEYS.items()}
+    return _os_forms(_SymOps, L, t)
+
+
+def os_expressions() -> dict:
+    """Exact sympy expressions of the OS dataflow in the symbols of bounds/symbols.py and the tile.
+
+    Keys: "Q", "A", "F", "footprint", "loads_X", "loads_W", "stores", "rows_loaded",
+    "cols_loaded", and "tile_symbols" ({"b","d","th","tw","c"} -> symbol).
+    """
+    out = dict(_sym_forms())
+    out["tile_symbols"] = dict(TILE_SYMBOLS)
+    return out
+
+
+def os_continuous_optimum() -> dict:
+    """Real-valued optimal OS tile and the resulting Q for large layers (docs/dataflow_os.md, section 6).
+
+    With m = sqrt(min(sh,kh) min(sw,kw)) input lines per output and k = sqrt(kh kw):
+    Q - |Y| ~ F (m^2/(k^2 D) + 1/T), minimized under D T = M by D* = m sqrt(M)/k filters and
+    T* = Th* Tw* = k sqrt(M)/m outputs, Bt* = 1, C* = 1, with Th*/Tw* balancing the two
+    halos; then Q* = |Y| + 2 F m / (k sqrt(M)) (= |Y| + 2 c d n^2 k s / sqrt(M) when g = b = 1
+    and s <= k).  "D_fit"/"T_fit" also charge the input patch m^2 T and the weights D k^2
+    to the Buffer: (D + m^2) T + D k^2 = M.
+    """
+    mh, mw = sp.Min(S.sh, S.kh), sp.Min(S.sw, S.kw)
+    m = sp.sqrt(mh * mw)
+    k = sp.sqrt(S.kh * S.kw)
+    D = m * sp.sqrt(S.M) / k
+    T = k * sp.sqrt(S.M) / m
+    ah, aw = S.kh - mh, S.kw - mw
+    rho = sp.Piecewise((mw * ah / (mh * aw), sp.And(ah > 0, aw > 0)), (1, True))
+    Th, Tw = sp.sqrt(T * rho), sp.sqrt(T / rho)
+    Q = S.Y + 2 * S.F * m / (k * sp.sqrt(S.M))
+    D_fit = m * S.M / (k * sp.sqrt(S.M + k**2 * m**2) + m * k**2)
+    T_fit = (S.M - D_fit * k**2) / (D_fit + m**2)
+    return {"Bt": sp.Integer(1), "D": D, "T": T, "Th": Th, "Tw": Tw, "C": sp.Integer(1), "Q": Q,
+            "A": Q + 3 * S.F, "F": S.F, "D_fit": D_fit, "T_fit": T_fit}
+
+
+# ----------------------------------------------------------------------------------------
+# Exact numeric evaluation (integers).
+# ----------------------------------------------------------------------------------------
+def _layer_dict(layer: Layer) -> dict:
+    return {f: getattr(layer, f) for f in LAYER_FIELDS}
+
+
+def _tile_dict(tiles: OSTiles) -> dict:
+    return {"Bt": tiles.Bt, "D": tiles.D, "Th": tiles.Th, "Tw": tiles.Tw, "C": tiles.C}
+
+
+def _as_tiles(tiles) -> OSTiles:
+    if isinstance(tiles, OSTiles):
+        return tiles
+    if isinstance(tiles, dict):
+        return OSTiles(tiles["b"], tiles["d"], tiles["th"], tiles["tw"], tiles["c"])
+    return OSTiles(*tiles)
+
+
+def os_parts(layer: Layer, tiles) -> dict:
+    """All exact integer quantities of ``_os_forms`` (Q, A, F, footprint, loads_X, loads_W, stores, ...)."""
+    t = _as_tiles(tiles).check(layer)
+    f = _os_forms(_IntOps, _layer_dict(layer), _tile_dict(t))
+    return {k: int(v) for k, v in f.items()}
+
+
+def os_counts(layer: Layer, tiles) -> tuple[int, int, int]:
+    """Exact (Q, A, F) of the OS loop nest with these tiles."""
+    p = os_parts(layer, tiles)
+    return p["Q"], p["A"], p["F"]
+
+
+def os_footprint(layer: Layer, tiles) -> int:
+    """Exact peak number of resident words of the OS loop nest with these tiles."""
+    return os_parts(layer, tiles)["footprint"]
+
+
+def os_min_M(layer: Layer) -> int:
+    """Smallest Buffer in which some OS tile fits: the footprint of the 1x1x1x1x1 tile (proof in the doc)."""
+    return os_footprint(layer, OSTiles(1, 1, 1, 1, 1))
+
+
+# ----------------------------------------------------------------------------------------
+# Exhaustive tile search.
+# ----------------------------------------------------------------------------------------
+def _pareto_axis(n, k, s, p, o) -> dict:
+    """Per-axis arrays over T = 1..o, reduced to the T not dominated in (N, R, thF, RF, thL, RL).
+
+    Q is nondecreasing in N and R and the footprint in thF, RF, thL, RL, so a dominated
+    T can never be needed by the exhaustive minimum (docs/dataflow_os.md, section 7).
+    """
+    T = np.arange(1, o + 1, dtype=np.int64)
+    a = _axis(_IntOps, np.int64(n), np.int64(k), np.int64(s), np.int64(p), T)
+    keys = ("N", "R", "thF", "RF", "thL", "RL")
+    V = np.stack([np.broadcast_to(a[q], T.shape) for q in keys], axis=1)
+    # remove exact duplicates first (keep smallest T), then strictly dominated rows
+    _, first = np.unique(V, axis=0, return_index=True)
+    keep = np.sort(first)
+    V = V[keep]
+    le = (V[:, None, :] <= V[None, :, :]).all(axis=2)  # le[i, j]: row i <= row j everywhere
+    dominated = (le & ~np.eye(len(V), dtype=bool)).any(axis=0)
+    sel = keep[~dominated]
+    out = {q: np.broadcast_to(a[q], T.shape)[sel] for q in keys}
+    out["T"] = T[sel]
+    return out
+
+
+def _classes(n: int) -> np.ndarray:
+    """Smallest tile size of each distinct tile count ceil(n/x), x = 1..n (about 2 sqrt(n) values)."""
+    x = np.arange(1, n + 1, dtype=np.int64)
+    N = np.unique(-((-n) // x))
+    return np.unique(-((-n) // N))
+
+
+def _search(layer: Layer, M: int):
+    """Exact minimum of Q over all OS tiles with footprint <= M; None if nothing fits.
+
+    Returns (Q, footprint, OSTiles).  C = 1 (Q does not depend on C, the footprint grows
+    with it); D ranges over the smallest member of each ceil(dg/D) class; Bt is the
+    largest that fits, then lowered to the smallest of its ceil(b/Bt) class.
+    """
+    L = layer
+    ah = _pareto_axis(L.h, L.kh, L.sh, L.ph, L.nh)
+    aw = _pareto_axis(L.w, L.kw, L.sw, L.pw, L.nw)
+    k2 = L.kh * L.kw
+    best = None
+    H = {q: v[:, None] for q, v in ah.items()}
+    Wd = {q: v[None, :] for q, v in aw.items()}
+    NN = H["N"] * Wd["N"]
+    RR = H["R"] * Wd["R"]
+    for D in _classes(L.dg):
+        D = int(D)
+        room = M - D * k2
+        if room <= 0:
+            break
+        phi = _peak_term(_IntOps, D, 1, H, Wd)
+        bt = np.minimum(room // phi, L.b)
+        ok = bt >= 1
+        if not ok.any():
+            continue
+        Nb = -((-L.b) // np.maximum(bt, 1))
+        Q = L.Y + Nb * NN * L.W + (-(-L.dg // D)) * L.b * L.c * RR
+        Q = np.where(ok, Q, np.iinfo(np.int64).max)
+        i = np.unravel_index(np.argmin(Q), Q.shape)
+        q = int(Q[i])
+        Bt = int(-(-L.b // Nb[i]))
+        fp = Bt * int(phi[i]) + D * k2
+        cand = (q, fp, OSTiles(Bt, D, int(ah["T"][i[0]]), int(aw["T"][i[1]]), 1))
+        if best is None or cand[:2] < best[:2]:
+            best = cand
+    return best
+
+
+def _cost(layer: Layer, machine, tiles: OSTiles) -> Cost:
+    p = os_parts(layer, tiles)
+    E = machine.energy(p["Q"], p["A"], p["F"])
+    return Cost(Q=p["Q"], A=p["A"], F=p["F"], E=float(E), tiles=tiles.as_dict(),
+                parts={"loads_X": p["loads_X"], "loads_W": p["loads_W"], "stores": p["stores"],
+                       "footprint": p["footprint"]})
+
+
+def os_best(layer: Layer, machine, exhaustive: bool = True) -> Cost:
+    """Cheapest OS tiling on ``machine`` (E is increasing in Q, so this minimizes Q exactly).
+
+    ``exhaustive=True``: exact minimum over all tiles that fit; otherwise the few candidates
+    of ``os_best_np``.  Raises InfeasibleError("OS", M, os_min_M(layer)) when nothing fits.
+    """
+    M = machine.M
+    if M < os_min_M(layer):
+        raise InfeasibleError("OS", M, os_min_M(layer))
+    if exhaustive:
+        q, _, tiles = _search(layer, M)
+    else:
+        P = {f: np.array([getattr(layer, f)], dtype=np.int64) for f in LAYER_FIELDS}
+        r = os_best_np(P, np.array([M], dtype=np.int64))
+        tiles = OSTiles(*(int(r[key][0]) for key in ("Bt", "D", "Th", "Tw", "C")))
+    return _cost(layer, machine, tiles)
+
+
+# ----------------------------------------------------------------------------------------
+# Vectorized candidate search over many layers.
+# ----------------------------------------------------------------------------------------
+def os_best_np(P: dict, M, chunk: int = 1 << 14) -> dict:
+    """Vectorized OS upper bound over arrays of layers (docs/dataflow_os.md, section 8).
+
+    ``P`` maps the Layer field names to int64 arrays, ``M`` is an int64 array of the same
+    length.  Eight candidate tiles per row (from the continuous optimum, rounded and
+    clipped, plus whole-output ones) are ranked, and the winner is costed exactly.  Returns
+    float64 "Q", "A", "F" (np.inf where no tile fits) and int64 "Bt", "D", "Th", "Tw", "C"
+    (0 where none fits).  Every finite value is the exact cost of a tile that fits, hence
+    an upper bound on ``os_best(..., exhaustive=True)``.
+    """
+    missing = [f for f in LAYER_FIELDS if f not in P]
+    if missing:
+        raise KeyError(f"os_best_np: missing layer field(s) {', '.join(missing)}")
+    arrays = np.broadcast_arrays(np.asarray(M, dtype=np.float64).ravel(),
+                                 *(np.asarray(P[f], dtype=np.float64).ravel() for f in LAYER_FIELDS))
+    M, cols = arrays[0], dict(zip(LAYER_FIELDS, arrays[1:]))
+    n = M.shape[0]
+    out = {q: np.empty(n) for q in ("Q", "A", "F")}
+    out.update({q: np.zeros(n, dtype=np.int64) for q in ("Bt", "D", "Th", "Tw", "C")})
+    for lo in range(0, n, chunk):
+        hi = min(n, lo + chunk)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows where a candidate does not fit
+            r = _best_chunk({f: v[lo:hi] for f, v in cols.items()}, M[lo:hi])
+        for q in out:
+            out[q][lo:hi] = r[q]
+    return out
+
+
+def _best_chunk(L: dict, M: np.ndarray) -> dict:
+    """os_best_np on one chunk of rows (float64 arrays); see os_best_np.
+
+    Candidates are generated and ranked with a cheap approximation of Q (the clipping
+    of padding counted as if it touched only the first and last tiles); the winner is then
+    costed exactly with the closed form.  The footprint used for feasibility is a
+    conservative bound (every tile's real lines <= min(n, (T-1) m + k)), so the chosen tile
+    always fits; where no candidate fits, the 1x1x1x1x1 tile is tried with its exact footprint.
+    """
+    b, c, d, g = L["b"], L["c"], L["d"], L["groups"]
+    h, w, kh, kw, sh, sw, ph, pw = (L[f] for f in ("h", "w", "kh", "kw", "sh", "sw", "ph", "pw"))
+    dg = d / g
+    oh = np.floor((h + 2 * ph - kh) / sh) + 1
+    ow = np.floor((w + 2 * pw - kw) / sw) + 1
+    mh, mw = np.minimum(sh, kh), np.minimum(sw, kw)
+    ah, aw = kh - mh, kw - mw                    # halo: lines <= m*T + a
+    k2 = kh * kw
+    Wn = d * (c / g) * k2
+    bc = b * c
+    # approximate summed lines: R ~ o m - p - over_last + N (k - m)
+    ch = oh * mh - ph - np.maximum(0, (oh - 1) * sh - ph + kh - h)
+    cw = ow * mw - pw - np.maximum(0, (ow - 1) * sw - pw + kw - w)
+    # D minimizing m^2/D + k^2/T with (D + m^2) T + D k^2 = M, m = min(s, k) (doc, section 6)
+    m2 = mh * mw
+    Dc = np.sqrt(m2) * M / (np.sqrt(k2 * (M + k2 * m2)) + np.sqrt(m2) * k2)
+    Dc = np.minimum(np.maximum(Dc, 1), dg)
+    Dstar = np.ceil(dg / np.ceil(dg / Dc))        # class of Dc, rounded down and up
+    Dup = np.ceil(dg / np.maximum(np.floor(dg / Dc), 1))
+    cands = []
+
+    def add(D0, Th, Tw, refill_D=True, Bt0=None):
+        Nh = np.ceil(oh / np.maximum(Th, 1))     # Th clipped to [1, oh], then lowered to
+        Nw = np.ceil(ow / np.maximum(Tw, 1))     # the smallest tile with the same count
+        Th, Tw = np.ceil(oh / Nh), np.ceil(ow / Nw)
+        RR = np.minimum(h, Th * mh + ah) * np.minimum(w, Tw * mw + aw)
+        T = Th * Tw
+        Dmax = np.floor((M - RR) / (T + k2)) if Bt0 is None else np.floor((M - Bt0 * RR) / (Bt0 * T + k2))
+        D = np.minimum(dg, Dmax) if refill_D else np.minimum(D0, Dmax)
+        Nd = np.ceil(dg / D)                     # D < 1 (nothing fits): masked below
+        D = np.ceil(dg / Nd)
+        Nb = np.ceil(b / np.maximum(np.floor((M - D * k2) / (D * T + RR)), 1))
+        Q = Nb * Nh * Nw * Wn + Nd * bc * (ch + Nh * ah) * (cw + Nw * aw)
+        cands.append((np.where(Dmax >= 1, Q, np.inf), Nb, D, Th, Tw))
+
+    for D in (Dstar, Dup, np.ceil(dg / np.ceil(dg / np.maximum(Dstar / 2, 1)))):
+        room = M - D * k2
+        # square-ish: (D + mh mw) t^2 + (mh aw + mw ah) t + ah aw - room <= 0, then widen
+        A2, A1, A0 = D + mh * mw, mh * aw + mw * ah, ah * aw - room
+        t = np.minimum(np.maximum(np.floor((np.sqrt(np.maximum(A1 * A1 - 4 * A2 * A0, 0)) - A1) / (2 * A2)), 1), oh)
+        Rh = np.minimum(h, (t - 1) * mh + kh)
+        add(D, t, np.floor((room - Rh * aw) / (D * t + Rh * mw)))
+        # full rows (Tw = ow) and full columns (Th = oh)
+        Rw = np.minimum(w, (ow - 1) * mw + kw)
+        add(D, np.floor((room - ah * Rw) / (D * ow + mh * Rw)), ow)
+        Rh = np.minimum(h, (oh - 1) * mh + kh)
+        add(D, oh, np.floor((room - aw * Rh) / (D * oh + mw * Rh)))
+    add(Dstar, oh, ow, refill_D=False)            # whole output, batch fills the rest
+    Bt0 = np.minimum(np.maximum(np.round(M / (Dc * oh * ow)), 1), b)
+    add(Dstar, oh, ow, Bt0=Bt0)                   # whole output, Bt from the continuous T
+
+    Qs = np.stack([q[0] for q in cands])
+    j = np.argmin(Qs, axis=0)
+    rows = np.arange(M.shape[0])
+    Nb, D, Th, Tw = (np.stack([q[i] for q in cands])[j, rows] for i in range(1, 5))
+    Bt = np.ceil(b / Nb)
+    fit = np.isfinite(Qs[j, rows])
+    C = np.ones(M.shape)
+    miss = np.flatnonzero(~fit)
+    if miss.size:                                 # exact smallest tile where nothing else fits
+        one = np.ones(miss.size)
+        fp1 = _peak_term(_FloatOps, 1.0, 1.0, _axis(_FloatOps, h[miss], kh[miss], sh[miss], ph[miss], one),
+                         _axis(_FloatOps, w[miss], kw[miss], sw[miss], pw[miss], one)) + k2[miss]
+        use = miss[fp1 <= M[miss]]
+        for v in (Bt, D, Th, Tw):
+            v[use] = 1.0
+        fit[use] = True
+    eh = _axis(_FloatOps, h, kh, sh, ph, Th, peak=False)
+    ew = _axis(_FloatOps, w, kw, sw, pw, Tw, peak=False)
+    Y = b * d * oh * ow
+    F = Y * (c / g) * k2
+    Q = Y + np.ceil(b / Bt) * eh["N"] * ew["N"] * Wn + np.ceil(dg / D) * b * c * eh["R"] * ew["R"]
+    Q = np.where(fit, Q, np.inf)
+    out = {"Q": Q, "A": Q + 3 * F, "F": np.where(fit, F, np.inf)}
+    for key, v in zip(("Bt", "D", "Th", "Tw", "C"), (Bt, D, Th, Tw, C)):
+        out[key] = np.where(fit, v, 0).astype(np.int64)
+    return out
