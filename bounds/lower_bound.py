@@ -31,13 +31,14 @@ import numpy as np
 import sympy as sp
 
 from bounds import symbols as sy
+from bounds.named_forms import IDENTITY, Namer
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 from complexity.machine import Machine
 
 __all__ = ["S_FACTORS", "M_MIN", "lower_bound", "lower_bound_np", "lb_expressions",
            "used_inputs_1d_np", "real_taps_1d_np", "used_inputs_1d_expr", "real_taps_1d_expr",
-           "layer_arrays"]
+           "layer_arrays", "layer_forms", "lb_named_forms"]
 
 #: Phase lengths S = floor(f * M) tried by the capacity term (any S >= 1 gives a valid bound;
 #: S ~ 2.5M is best when F is large; adding M/2 changed no value on 10^6 random layers).
@@ -83,18 +84,24 @@ def real_taps_1d_np(n, k, s, p):
     return m * k - (a * p - s * a * (a - 1) // 2) - (a2 * r - s * a2 * (a2 - 1) // 2)
 
 
-def used_inputs_1d_expr(n, k, s, p):
-    """Sympy form of used_inputs_1d_np."""
-    m = sp.floor((n + 2 * p - k) / s) + 1
+def used_inputs_1d_expr(n, k, s, p, m=None):
+    """Sympy form of used_inputs_1d_np (``m``: the number of outputs, computed when omitted)."""
+    if m is None:
+        m = sp.floor((n + 2 * p - k) / s) + 1
     return sp.Min(n, (m - 1) * s - p + k) - (m - 1) * sp.Max(0, s - k)
 
 
-def real_taps_1d_expr(n, k, s, p):
-    """Sympy form of real_taps_1d_np."""
-    m = sp.floor((n + 2 * p - k) / s) + 1
-    a = sp.Min(m, sp.ceiling(p / s))
-    r = sp.Max(0, (m - 1) * s - (n + p - k))
-    a2 = sp.Min(m, sp.ceiling(r / s))
+def real_taps_1d_expr(n, k, s, p, m=None, nm=IDENTITY, ax="h"):
+    """Sympy form of real_taps_1d_np (``m``: the number of outputs, computed when omitted).
+
+    Through the naming hooks ``nm`` it names a^top (windows clipped by the leading
+    padding), z (overhang of the last window) and a^bot (windows clipped at the end).
+    """
+    if m is None:
+        m = sp.floor((n + 2 * p - k) / s) + 1
+    a = nm.name(f"a^top_{ax}", sp.Min(m, sp.ceiling(p / s)))
+    r = nm.name(f"z_{ax}", sp.Max(0, (m - 1) * s - (n + p - k)))
+    a2 = nm.name(f"a^bot_{ax}", sp.Min(m, sp.ceiling(r / s)))
     return m * k - (a * p - s * a * (a - 1) / 2) - (a2 * r - s * a2 * (a2 - 1) / 2)
 
 
@@ -106,40 +113,88 @@ def _phi_expr(T, q, Wg):
                                      (sp.sqrt(Wg) * (T - Wg) / 2, True))
 
 
+_T, _S = sp.symbols("T S", positive=True)
+
+
+def layer_forms(nm=IDENTITY) -> dict:
+    """The layer quantities every bound uses, through the naming hooks ``nm`` (bounds/named_forms.py).
+
+    n_h, n_w (outputs), u_h, u_w (used input rows/columns), t_h, t_w (real taps), c_g, d_g,
+    X_used, W, Y, F, F_real.  With IDENTITY these are the sympy expressions themselves.
+    """
+    b, c, d, g = sy.b, sy.c, sy.d, sy.g
+    nh, nw = nm.name("n_h", sy.nh), nm.name("n_w", sy.nw)
+    uh = nm.name("u_h", used_inputs_1d_expr(sy.h, sy.kh, sy.sh, sy.ph, nh))
+    uw = nm.name("u_w", used_inputs_1d_expr(sy.w, sy.kw, sy.sw, sy.pw, nw))
+    th = nm.name("t_h", real_taps_1d_expr(sy.h, sy.kh, sy.sh, sy.ph, nh, nm, "h"))
+    tw = nm.name("t_w", real_taps_1d_expr(sy.w, sy.kw, sy.sw, sy.pw, nw, nm, "w"))
+    cg, dg = nm.name("c_g", c / g), nm.name("d_g", d / g)
+    Y = nm.name("Y", b * d * nh * nw)
+    return {"n_h": nh, "n_w": nw, "u_h": uh, "u_w": uw, "t_h": th, "t_w": tw, "c_g": cg, "d_g": dg,
+            "X_used": nm.name("X_used", b * c * uh * uw), "W": nm.name("W", d * cg * sy.kh * sy.kw), "Y": Y,
+            "F": nm.name("F", Y * cg * sy.kh * sy.kw), "F_real": nm.name("F_real", b * d * cg * th * tw)}
+
+
+def _lb_forms(nm=IDENTITY) -> dict:
+    """Every part of the bound through the naming hooks ``nm``: the one place the formulas are written."""
+    M = sy.M
+    L = layer_forms(nm)
+    b, cg, dg, F_real = sy.b, L["c_g"], L["d_g"], L["F_real"]
+    q = nm.name("q", sp.ceiling(sy.kh / sy.sh) * sp.ceiling(sy.kw / sy.sw))
+    Wg = nm.name("W_g", dg * cg * sy.kh * sy.kw)
+    lam = nm.name("lambda", 1 / (1 / (b * L["n_h"] * L["n_w"]) + 1 / (cg * sy.kh * sy.kw) + 1 / (q * dg)),
+                  positive=True)
+    phi = nm.func("phi", (_T,), lambda T: _phi_expr(T, q, Wg), nonnegative=True)
+
+    def k_body(S):  # phases needed with phase length S (docs/theory.md, 3.4)
+        a_, b_ = phi(2 * M + S), phi(S)
+        k_cubic = sp.ceiling((2 * F_real - a_ + b_) / (a_ + b_))
+        k_linear = sp.ceiling((F_real / lam - M) / (M + S))
+        return sp.Max(k_cubic, k_linear, 1, evaluate=False)
+
+    k = nm.func("k", (_S,), k_body, integer=True, positive=True)
+    Q_comp = nm.name("Q_comp", L["X_used"] + L["W"] + L["Y"])
+    Q_cap = nm.name("Q_cap", sp.Max(*[S * (k(S) - 1) for S in (_S_of(f, M) for f in S_FACTORS)], evaluate=False))
+    Q = sp.Max(Q_comp, Q_cap, evaluate=False)
+    A = Q + 3 * L["F"]
+    return {"Q": Q, "A": A, "F": L["F"], "E": sy.energy(Q, A, L["F"]), "Q_comp": Q_comp, "Q_cap": Q_cap,
+            "X_used": L["X_used"], "F_real": F_real, "q": q, "lam": lam, "phi": phi, "k": k}
+
+
+@lru_cache(maxsize=1)
+def lb_named_forms() -> dict:
+    """Readable forms: "defs" (ordered {symbol or f(args): definition}) and "short" {"Q", "A", "Q_comp", "Q_cap"}.
+
+    The short forms are built by the same code as ``lb_expressions`` with every named
+    quantity kept as a symbol; ``bounds.named_forms.expand(short, defs)`` gives the full form.
+    """
+    nm = Namer()
+    f = _lb_forms(nm)
+    return {"defs": dict(nm.defs), "short": {k: f[k] for k in ("Q", "A", "Q_comp", "Q_cap")}}
+
+
 @lru_cache(maxsize=1)
 def lb_expressions() -> dict:
     """Sympy closed forms (symbols of bounds/symbols.py) of the lower bound.
 
     Keys: "Q", "A", "F", "E" (energy at the reference bitwidth), and the parts
     "Q_comp", "Q_cap", "X_used", "F_real", "q", "lam", "phi" (a Lambda of T) and
-    "Q_cap_S" (a Lambda of the phase length S).  See docs/theory.md, "The lower bound".
+    "Q_cap_S" (a Lambda of the phase length S); "defs" and "short" are the readable
+    forms of ``lb_named_forms``.  See docs/theory.md, "The lower bound".
     """
-    b, c, d, g, M = sy.b, sy.c, sy.d, sy.g, sy.M
-    nh, nw = sy.nh, sy.nw
-    X_used = b * c * used_inputs_1d_expr(sy.h, sy.kh, sy.sh, sy.ph) * used_inputs_1d_expr(sy.w, sy.kw, sy.sw, sy.pw)
-    F_real = b * d * (c / g) * real_taps_1d_expr(sy.h, sy.kh, sy.sh, sy.ph) * real_taps_1d_expr(sy.w, sy.kw, sy.sw, sy.pw)
-    q = sp.ceiling(sy.kh / sy.sh) * sp.ceiling(sy.kw / sy.sw)
-    Wg = (d / g) * (c / g) * sy.kh * sy.kw
-    lam = 1 / (1 / (b * nh * nw) + 1 / ((c / g) * sy.kh * sy.kw) + 1 / (q * d / g))
-    T, S = sp.symbols("T S", positive=True)
-    phi = sp.Lambda(T, _phi_expr(T, q, Wg))
-    a_, b_ = phi(2 * M + S), phi(S)
-    k_cubic = sp.ceiling((2 * F_real - a_ + b_) / (a_ + b_))
-    k_linear = sp.ceiling((F_real / lam - M) / (M + S))
-    cap_S = sp.Lambda(S, S * (sp.Max(k_cubic, k_linear, 1, evaluate=False) - 1))
-    Q_comp = X_used + sy.W + sy.Y
-    Q_cap = sp.Max(*[cap_S(_S_of(f, M)) for f in S_FACTORS], evaluate=False)
-    Q = sp.Max(Q_comp, Q_cap, evaluate=False)
-    A = Q + 3 * sy.F
-    return {"Q": Q, "A": A, "F": sy.F, "E": sy.energy(Q, A, sy.F), "Q_comp": Q_comp, "Q_cap": Q_cap,
-            "X_used": X_used, "F_real": F_real, "q": q, "lam": lam, "phi": phi, "Q_cap_S": cap_S}
+    f = _lb_forms()
+    out = {k: f[k] for k in ("Q", "A", "F", "E", "Q_comp", "Q_cap", "X_used", "F_real", "q", "lam")}
+    out["phi"] = sp.Lambda(_T, f["phi"](_T))
+    out["Q_cap_S"] = sp.Lambda(_S, _S * (f["k"](_S) - 1))
+    out.update(lb_named_forms())
+    return out
 
 
 def _S_of(f, M):
     """Phase length f*M as an integer >= 1 (works for ints, arrays and sympy symbols)."""
     num, den = f
     if isinstance(M, sp.Basic):
-        return sp.Max(1, sp.floor(num * M / den), evaluate=False)
+        return sp.Max(1, sp.floor(num * M / den))
     return np.maximum(1, (num * np.asarray(M, dtype=np.int64)) // den)
 
 

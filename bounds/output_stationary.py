@@ -20,10 +20,13 @@ import numpy as np
 import sympy as sp
 
 from bounds import symbols as S
+from bounds.named_forms import IDENTITY, Namer
+from bounds.named_forms import defined_symbol as namer_symbol
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
-__all__ = ["OSTiles", "OSTileError", "TILE_SYMBOLS", "LAYER_FIELDS", "os_expressions", "os_continuous_optimum",
+__all__ = ["OSTiles", "OSTileError", "TILE_SYMBOLS", "LAYER_FIELDS", "os_expressions", "os_named_forms",
+           "os_continuous_optimum",
            "os_counts", "os_parts", "os_footprint", "os_min_M", "os_best", "os_best_np"]
 
 #: Tile symbols: batch items, filters, output rows, output columns, input channels per chunk.
@@ -72,6 +75,9 @@ class OSTiles:
 # The formulas, written once over an "ops" backend (sympy or exact integer numpy).
 # ----------------------------------------------------------------------------------------
 class _SymOps:
+    name = staticmethod(IDENTITY.name)
+    func = staticmethod(IDENTITY.func)
+
     # unevaluated Min/Max: building is 100x faster and substitution evaluates them anyway
     @staticmethod
     def min(a, b):
@@ -96,6 +102,8 @@ class _SymOps:
 
 class _FloatOps:
     """float64 numpy: exact for integers below 2**53 (docs/dataflow_os.md, section 8)."""
+    name = staticmethod(IDENTITY.name)
+    func = staticmethod(IDENTITY.func)
     min = staticmethod(np.minimum)
     max = staticmethod(np.maximum)
 
@@ -113,6 +121,8 @@ class _FloatOps:
 
 
 class _IntOps:
+    name = staticmethod(IDENTITY.name)
+    func = staticmethod(IDENTITY.func)
     min = staticmethod(np.minimum)
     max = staticmethod(np.maximum)
 
@@ -129,40 +139,56 @@ class _IntOps:
         return a // b
 
 
+class _NamedSymOps(_SymOps):
+    """_SymOps whose naming hooks record the named quantities (readable forms, bounds/named_forms.py)."""
+
+    def __init__(self, namer: Namer):
+        self.name, self.func = namer.name, namer.func
+
+
 def _clip_sum(ops, N, B, a):
     """sum_{t=0}^{N-1} max(0, B - a t) for a > 0 (an arithmetic series cut at its last positive term)."""
-    J = ops.min(N, ops.max(0, ops.cdiv(B, a)))
-    return J * B - ops.exact(a * J * (J - 1), 2)
+    J = ops.func("J", ("N", "B", "a"), lambda N_, B_, a_: ops.min(N_, ops.max(0, ops.cdiv(B_, a_))))
+
+    def series(N_, B_, a_):  # Lemma 2: J B - a J (J - 1)/2
+        j = J(N_, B_, a_)
+        return j * B_ - ops.exact(a_ * j * (j - 1), 2)
+
+    G = ops.func("G", ("N", "B", "a"), series)
+    return G(N, B, a)
 
 
-def _axis(ops, n, k, s, p, T, peak: bool = True):
+def _axis(ops, n, k, s, p, T, peak: bool = True, ax: str = "h"):
     """One spatial axis of the OS tiling with tiles of T outputs (docs/dataflow_os.md, section 3).
 
     Returns o (outputs), N (tiles), R (real input lines loaded, summed over the tiles), and
     the two (tile size, real lines) pairs that can hold the peak: the largest full tile
-    (thF, RF) and the last tile (thL, RL).
+    (thF, RF) and the last tile (thL, RL).  ``ax`` suffixes the names of the readable forms.
     """
-    o = ops.fdiv(n + 2 * p - k, s) + 1
-    m = ops.min(s, k)
-    N = ops.cdiv(o, T)
+    def nm(label, e):
+        return ops.name(f"{label}_{ax}", e)
+
+    o = nm("n", ops.fdiv(n + 2 * p - k, s) + 1)
+    m = nm("m", ops.min(s, k))
+    N = nm("N", ops.cdiv(o, T))
     P = T * s
     K = s + p + n - k
-    over_last = ops.max(0, (o - 1) * s - p + k - n)
-    R = ((o - N) * m + N * k - _clip_sum(ops, N, p, P)
-         - _clip_sum(ops, N - 1, P * (N - 1) - K, P) - over_last)
+    over_last = nm("z", ops.max(0, (o - 1) * s - p + k - n))
+    R = nm("R", (o - N) * m + N * k - _clip_sum(ops, N, p, P)
+           - _clip_sum(ops, N - 1, P * (N - 1) - K, P) - over_last)
     if not peak:
         return {"o": o, "N": N, "R": R}
 
-    def lines(t):
-        th = ops.min(T, o - t * T)
-        e = t * T + th - 1
-        return th, (th - 1) * m + k - ops.max(0, p - t * P) - ops.max(0, e * s - p + k - n)
+    tau = ops.func(f"tau_{ax}", ("t",), lambda t: ops.min(T, o - t * T))
 
-    tL = ops.cdiv(p, P)
-    thF, R1 = lines(ops.max(0, ops.min(tL - 1, N - 2)))
-    _, R2 = lines(ops.max(0, ops.min(tL, N - 2)))
-    thL, RL = lines(N - 1)
-    return {"o": o, "N": N, "R": R, "thF": thF, "RF": ops.max(R1, R2), "thL": thL, "RL": RL}
+    def lines(t):  # real lines of tile t: Lemma 1 with i0 = tT, i1 = tT + tau(t) - 1
+        return (tau(t) - 1) * m + k - ops.max(0, p - t * P) - ops.max(0, (t * T + tau(t) - 1) * s - p + k - n)
+
+    r = ops.func(f"r_{ax}", ("t",), lines)
+    tL = nm("t^pad", ops.cdiv(p, P))
+    t1, t2 = ops.max(0, ops.min(tL - 1, N - 2)), ops.max(0, ops.min(tL, N - 2))
+    return {"o": o, "N": N, "R": R, "thF": nm("T^F", tau(t1)), "RF": nm("R^F", ops.max(r(t1), r(t2))),
+            "thL": nm("T^L", tau(N - 1)), "RL": nm("R^L", r(N - 1))}
 
 
 def _peak_term(ops, D, C, ah, aw):
@@ -174,13 +200,13 @@ def _peak_term(ops, D, C, ah, aw):
 
 def _os_forms(ops, L: dict, t: dict) -> dict:
     """Q, A, F, footprint and their parts for layer fields ``L`` and tile ``t`` (Bt, D, Th, Tw, C)."""
-    ah = _axis(ops, L["h"], L["kh"], L["sh"], L["ph"], t["Th"])
-    aw = _axis(ops, L["w"], L["kw"], L["sw"], L["pw"], t["Tw"])
+    ah = _axis(ops, L["h"], L["kh"], L["sh"], L["ph"], t["Th"], ax="h")
+    aw = _axis(ops, L["w"], L["kw"], L["sw"], L["pw"], t["Tw"], ax="w")
     b, c, d, g, kh, kw = L["b"], L["c"], L["d"], L["groups"], L["kh"], L["kw"]
-    cg, dg = ops.exact(c, g), ops.exact(d, g)
-    Y = b * d * ah["o"] * aw["o"]
-    Wn = d * cg * kh * kw
-    F = Y * cg * kh * kw
+    cg, dg = ops.name("c_g", ops.exact(c, g)), ops.name("d_g", ops.exact(d, g))
+    Y = ops.name("Y", b * d * ah["o"] * aw["o"])
+    Wn = ops.name("W", d * cg * kh * kw)
+    F = ops.name("F", Y * cg * kh * kw)
     Nb, Nd = ops.cdiv(b, t["Bt"]), ops.cdiv(dg, t["D"])
     loads_X = Nd * b * c * ah["R"] * aw["R"]
     loads_W = Nb * ah["N"] * aw["N"] * Wn
@@ -201,14 +227,31 @@ def _sym_forms() -> dict:
     return _os_forms(_SymOps, L, t)
 
 
+@lru_cache(maxsize=1)
+def os_named_forms() -> dict:
+    """Readable forms: "defs" (ordered {symbol or f(args): definition}) and "short" (Q, A, footprint, ...).
+
+    Built by the same ``_os_forms`` as ``os_expressions`` with every named quantity kept
+    as a symbol (n_h, m_h, N_h, R_h, T^F_h, R^F_h, ...) or undefined function (G, J,
+    tau_h, r_h); ``bounds.named_forms.expand(short, defs)`` gives the full form.
+    """
+    namer = Namer()
+    L = dict(S.LAYER_SYMBOLS)
+    t = {k: TILE_SYMBOLS[v] for k, v in _TILE_KEYS.items()}
+    f = _os_forms(_NamedSymOps(namer), L, t)
+    return {"defs": dict(namer.defs), "short": f}
+
+
 def os_expressions() -> dict:
     """Exact sympy expressions of the OS dataflow in the symbols of bounds/symbols.py and the tile.
 
     Keys: "Q", "A", "F", "footprint", "loads_X", "loads_W", "stores", "rows_loaded",
-    "cols_loaded", and "tile_symbols" ({"b","d","th","tw","c"} -> symbol).
+    "cols_loaded", "tile_symbols" ({"b","d","th","tw","c"} -> symbol), and the readable
+    forms "defs" and "short" of ``os_named_forms``.
     """
     out = dict(_sym_forms())
     out["tile_symbols"] = dict(TILE_SYMBOLS)
+    out.update(os_named_forms())
     return out
 
 
@@ -220,9 +263,16 @@ def os_continuous_optimum() -> dict:
     T* = Th* Tw* = k sqrt(M)/m outputs, Bt* = 1, C* = 1, with Th*/Tw* balancing the two
     halos; then Q* = |Y| + 2 F m / (k sqrt(M)) (= |Y| + 2 c d n^2 k s / sqrt(M) when g = b = 1
     and s <= k).  "D_fit"/"T_fit" also charge the input patch m^2 T and the weights D k^2
-    to the Buffer: (D + m^2) T + D k^2 = M.
+    to the Buffer: (D + m^2) T + D k^2 = M.  "short" holds the same with |Y| and F as the
+    symbols Y, F, m_h, m_w of ``os_named_forms``.
     """
-    mh, mw = sp.Min(S.sh, S.kh), sp.Min(S.sw, S.kw)
+    out = _os_optimum(S.Y, S.F, sp.Min(S.sh, S.kh), sp.Min(S.sw, S.kw))
+    out["short"] = _os_optimum(*(namer_symbol(x) for x in ("Y", "F", "m_h", "m_w")))
+    return out
+
+
+def _os_optimum(Y, F, mh, mw) -> dict:
+    """The continuous optimum for given |Y|, F and m = min(s, k) per axis (full expressions or named symbols)."""
     m = sp.sqrt(mh * mw)
     k = sp.sqrt(S.kh * S.kw)
     D = m * sp.sqrt(S.M) / k
@@ -230,11 +280,11 @@ def os_continuous_optimum() -> dict:
     ah, aw = S.kh - mh, S.kw - mw
     rho = sp.Piecewise((mw * ah / (mh * aw), sp.And(ah > 0, aw > 0)), (1, True))
     Th, Tw = sp.sqrt(T * rho), sp.sqrt(T / rho)
-    Q = S.Y + 2 * S.F * m / (k * sp.sqrt(S.M))
+    Q = Y + 2 * F * m / (k * sp.sqrt(S.M))
     D_fit = m * S.M / (k * sp.sqrt(S.M + k**2 * m**2) + m * k**2)
     T_fit = (S.M - D_fit * k**2) / (D_fit + m**2)
     return {"Bt": sp.Integer(1), "D": D, "T": T, "Th": Th, "Tw": Tw, "C": sp.Integer(1), "Q": Q,
-            "A": Q + 3 * S.F, "F": S.F, "D_fit": D_fit, "T_fit": T_fit}
+            "A": Q + 3 * F, "F": F, "D_fit": D_fit, "T_fit": T_fit}
 
 
 # ----------------------------------------------------------------------------------------

@@ -21,11 +21,12 @@ import numpy as np
 import sympy as sp
 
 from bounds import symbols as S
+from bounds.named_forms import IDENTITY, Namer, full_values
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
 __all__ = ["WSTiles", "ws_expressions", "ws_continuous_optimum", "ws_counts", "ws_parts",
-           "ws_footprint", "ws_min_M", "ws_best", "ws_best_np", "ws_axis_terms",
+           "ws_footprint", "ws_min_M", "ws_best", "ws_best_np", "ws_axis_terms", "ws_named_forms",
            "D_SYM", "C_SYM"]
 
 #: Tile symbols: filters per block and input channels per block.
@@ -55,55 +56,57 @@ class WSTiles:
 
 def _py_ops():
     return SimpleNamespace(fdiv=lambda a, b: a // b, cdiv=lambda a, b: -(-a // b), div=lambda a, b: a // b,
-                           mn=lambda *a: min(a), mx=lambda *a: max(a), sqrt=lambda x: x ** 0.5)
+                           mn=lambda *a: min(a), mx=lambda *a: max(a), sqrt=lambda x: x ** 0.5, name=IDENTITY.name)
 
 
 def _np_ops():
     return SimpleNamespace(fdiv=np.floor_divide, cdiv=lambda a, b: -np.floor_divide(-a, b),
                            div=np.floor_divide, mn=lambda *a: reduce(np.minimum, a),
-                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt)
+                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt, name=IDENTITY.name)
 
 
-def _sp_ops():
+def _sp_ops(namer=IDENTITY):
+    """Sympy operations; with a Namer the named quantities stay symbols (the readable forms)."""
     return SimpleNamespace(fdiv=lambda a, b: sp.floor(a / b), cdiv=lambda a, b: sp.ceiling(a / b),
-                           div=lambda a, b: a / b, mn=sp.Min, mx=sp.Max, sqrt=sp.sqrt)
+                           div=lambda a, b: a / b, mn=sp.Min, mx=sp.Max, sqrt=sp.sqrt, name=namer.name)
 
 
-def _axis(n, k, s, p, o):
+def _axis(n, k, s, p, o, ax="h"):
     """One spatial axis: (outputs m, used inputs u, max real rows in one window R).
 
     Window i covers a = i*s - p .. a + k - 1; its real part has min(n, k, n - a, a + k)
     positions, a concave function of a that is maximal on [min(n,k) - k, n - min(n,k)];
     the maximum over the windows is at the last window i1 starting at or before the
     right end of that plateau, or the next one (docs/dataflow_ws.md, "Window rows").
+    ``ax`` suffixes the names of the readable forms (n_h, u_h, i^win_h, R^win_h).
     """
-    m = o.fdiv(n + 2 * p - k, s) + 1
-    u = (m - 1) * o.mn(s, k) + k - p - o.mx(0, (m - 1) * s - p + k - n)
-    i1 = o.mn(m - 1, o.fdiv(n - o.mn(n, k) + p, s))
+    m = o.name(f"n_{ax}", o.fdiv(n + 2 * p - k, s) + 1)
+    u = o.name(f"u_{ax}", (m - 1) * o.mn(s, k) + k - p - o.mx(0, (m - 1) * s - p + k - n))
+    i1 = o.name(f"i^win_{ax}", o.mn(m - 1, o.fdiv(n - o.mn(n, k) + p, s)))
     i2 = o.mn(m - 1, i1 + 1)
 
     def real(i):
         a = i * s - p
         return o.mn(n, k, n - a, a + k)
 
-    return m, u, o.mx(real(i1), real(i2))
+    return m, u, o.name(f"R^win_{ax}", o.mx(real(i1), real(i2)))
 
 
 def _formulas(L, D, C, o):
     """Every WS count for layer parameters ``L`` (dict by field name) and tiles D, C."""
     b, c, d, g = L["b"], L["c"], L["d"], L["groups"]
     kh, kw = L["kh"], L["kw"]
-    nh, uh, Rh = _axis(L["h"], kh, L["sh"], L["ph"], o)
-    nw, uw, _ = _axis(L["w"], kw, L["sw"], L["pw"], o)
-    cg, dg = o.div(c, g), o.div(d, g)
-    W = d * cg * kh * kw
-    Y = b * d * nh * nw
-    F = Y * cg * kh * kw
-    Xu = b * c * uh * uw
+    nh, uh, Rh = _axis(L["h"], kh, L["sh"], L["ph"], o, "h")
+    nw, uw, _ = _axis(L["w"], kw, L["sw"], L["pw"], o, "w")
+    cg, dg = o.name("c_g", o.div(c, g)), o.name("d_g", o.div(d, g))
+    Y = o.name("Y", b * d * nh * nw)
+    W = o.name("W", d * cg * kh * kw)
+    F = o.name("F", Y * cg * kh * kw)
+    Xu = o.name("X_used", b * c * uh * uw)
     nD, nC = o.cdiv(dg, D), o.cdiv(cg, C)
     loads = W + nD * Xu + (nC - 1) * Y
     stores = nC * Y
-    Q = loads + stores
+    Q = W + nD * Xu + (2 * nC - 1) * Y  # = loads + stores
     return {"Q": Q, "A": Q + 3 * F, "F": F, "loads": loads, "stores": stores,
             "footprint": D * C * kh * kw + C * uw * Rh + 1,
             "X_used": Xu, "W": W, "Y": Y, "window_rows": Rh, "used_width": uw,
@@ -115,26 +118,51 @@ def _layer_symbols():
 
 
 @lru_cache(maxsize=1)
+def ws_named_forms() -> dict:
+    """Readable forms: "defs" (ordered {symbol: definition}) and "short" (every count of ``_formulas``).
+
+    Built by the same ``_formulas`` as ``ws_expressions`` with the named quantities (n_h,
+    u_h, R^win_h, c_g, d_g, Y, W, F, X_used) kept as symbols;
+    ``bounds.named_forms.expand(short, defs)`` gives the full form.
+    """
+    namer = Namer()
+    f = _formulas(_layer_symbols(), D_SYM, C_SYM, _sp_ops(namer))
+    return {"defs": dict(namer.defs), "short": f}
+
+
+@lru_cache(maxsize=1)
 def ws_expressions() -> dict:
     """Exact sympy expressions of the WS dataflow in the layer symbols and D, C.
 
     Keys: "Q", "A", "F", "footprint" (peak resident words), "loads", "stores",
-    "X_used", "window_rows", "used_width", "tile_symbols" = (D, C), and readable
-    forms "short" (Q, footprint in the auxiliary symbols X_used, W, Y, R, u_w whose
-    values are in "aux").  Valid for
-    1 <= D <= d/g, 1 <= C <= c/g (docs/dataflow_ws.md).
+    "X_used", "window_rows", "used_width", "tile_symbols" = (D, C), and the readable
+    forms of ``ws_named_forms``: "defs", "short" (every count in the named symbols) and
+    "aux" (each named symbol -> its full expression, so ``short.xreplace(aux)`` is the
+    full form).  Valid for 1 <= D <= d/g, 1 <= C <= c/g (docs/dataflow_ws.md).
     """
     out = _formulas(_layer_symbols(), D_SYM, C_SYM, _sp_ops())
     out["tile_symbols"] = (D_SYM, C_SYM)
-    # readable forms: the same counts in auxiliary symbols (value of each in "aux")
-    Xu, Wa, Ya, R, uw = sp.symbols("X_used W Y R u_w", integer=True, positive=True)
-    Ls = _layer_symbols()
-    nD = sp.ceiling(Ls["d"] / (Ls["groups"] * D_SYM))
-    nC = sp.ceiling(Ls["c"] / (Ls["groups"] * C_SYM))
-    out["aux"] = {Xu: out["X_used"], Wa: out["W"], Ya: out["Y"], R: out["window_rows"], uw: out["used_width"]}
-    out["short"] = {"Q": Wa + nD * Xu + (2 * nC - 1) * Ya,
-                    "footprint": D_SYM * C_SYM * Ls["kh"] * Ls["kw"] + C_SYM * uw * R + 1}
+    named = ws_named_forms()
+    out["defs"], out["short"] = named["defs"], named["short"]
+    out["aux"] = full_values(named["defs"])
     return out
+
+
+def _ws_optimum(e) -> dict:
+    """The continuous optimum from the counts ``e`` (full or named): one formula for both forms."""
+    Lsym = _layer_symbols()
+    c, d, g, kh, kw = Lsym["c"], Lsym["d"], Lsym["groups"], Lsym["kh"], Lsym["kw"]
+    Mp = S.M - 1
+    a = (d / g) * e["X_used"]
+    y = 2 * (c / g) * e["Y"]
+    K = kh * kw
+    B = e["used_width"] * e["window_rows"]
+    D_opt = sp.sqrt(a * Mp / (K * y))
+    C_opt = Mp / (K * D_opt + B)
+    Q_opt = e["W"] - e["Y"] + 2 * sp.sqrt(a * y * K / Mp) + y * B / Mp
+    all_fit = sp.Le(e["footprint"].xreplace({D_SYM: d / g, C_SYM: c / g}), S.M)
+    return {"D": D_opt, "C": C_opt, "Q": Q_opt, "all_fit": all_fit,
+            "Q_all_fit": e["X_used"] + e["W"] + e["Y"]}
 
 
 @lru_cache(maxsize=1)
@@ -146,22 +174,12 @@ def ws_continuous_optimum() -> dict:
     C* = (M-1) / (kh kw D* + uw R), giving Q* = |W| - |Y| + 2 sqrt(a y kh kw / (M-1))
     + y uw R / (M-1).  Valid while D* <= d/g and C* <= c/g; when all weights fit
     (key "all_fit") Q is exactly the compulsory traffic "Q_all_fit" = |X_used| + |W| + |Y|.
+    "short" holds the same in the named symbols of ``ws_named_forms``.
     Derivation: docs/dataflow_ws.md, "Continuous optimum".
     """
-    e = ws_expressions()
-    Lsym = _layer_symbols()
-    c, d, g, kh, kw = Lsym["c"], Lsym["d"], Lsym["groups"], Lsym["kh"], Lsym["kw"]
-    Mp = S.M - 1
-    a = (d / g) * e["X_used"]
-    y = 2 * (c / g) * e["Y"]
-    K = kh * kw
-    B = e["used_width"] * e["window_rows"]
-    D_opt = sp.sqrt(a * Mp / (K * y))
-    C_opt = Mp / (K * D_opt + B)
-    Q_opt = e["W"] - e["Y"] + 2 * sp.sqrt(a * y * K / Mp) + y * B / Mp
-    all_fit = sp.Le(e["footprint"].subs({D_SYM: d / g, C_SYM: c / g}), S.M)
-    return {"D": D_opt, "C": C_opt, "Q": Q_opt, "all_fit": all_fit,
-            "Q_all_fit": e["X_used"] + e["W"] + e["Y"]}
+    out = _ws_optimum(ws_expressions())
+    out["short"] = _ws_optimum(ws_named_forms()["short"])
+    return out
 
 
 # ----- exact numbers for one layer -----------------------------------------------
@@ -255,7 +273,7 @@ def _float_ops():
     """Exact integer arithmetic on float64 arrays: floor(a/b) of integers below 2**52 is exact."""
     return SimpleNamespace(fdiv=lambda a, b: np.floor(a / b), cdiv=lambda a, b: np.ceil(a / b),
                            div=lambda a, b: a / b, mn=lambda *a: reduce(np.minimum, a),
-                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt)
+                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt, name=IDENTITY.name)
 
 
 _CHUNK = 1 << 14

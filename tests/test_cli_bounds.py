@@ -114,9 +114,15 @@ def test_derive_with_every_value_prints_the_numbers(capsys):
     code, out, _ = run(capsys, "derive", "--b", "1", "--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--stride", "1",
                        "--pad", "1", "--groups", "1", "--M", str(M))
     assert code == 0
-    numbers = out.split("== Lower bound, numbers ==")[1].splitlines()
+    lines = out.split("== Lower bound")[1].splitlines()
     lb = lower_bound(L, Machine(M=M))
-    assert f"Q = {lb.Q}" in numbers and f"A = {lb.A}" in numbers
+    assert lb.parts["Q_cap"] > lb.parts["Q_comp"]  # the capacity term is evaluated too
+    assert f"Q_LB = {lb.Q}" in lines and f"A_LB = {lb.A}" in lines
+    assert any(ln.startswith(f"Q_cap = {lb.parts['Q_cap']}") for ln in lines)
+    code, out, _ = run(capsys, "derive", "--b", "1", "--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--stride", "1",
+                       "--pad", "1", "--groups", "1", "--M", str(M), "--full")
+    numbers = out.split("== Lower bound, numbers ==")[1].splitlines()
+    assert code == 0 and f"Q = {lb.Q}" in numbers and f"A = {lb.A}" in numbers
 
 
 def test_derive_rejects_bad_values(capsys):
