@@ -1,0 +1,243 @@
+"""paper_figs: every figure draws from small data, writes PNG + PDF, and plots the API's numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from bounds.api import evaluate, evaluate_network, evaluate_table
+from bounds.lower_bound import lower_bound
+from bounds.output_stationary import os_best
+from bounds.result import InfeasibleError
+from bounds.weight_stationary import ws_best
+from complexity.layer import Layer
+from complexity.machine import Machine
+from complexity.zoo import get_network, network_macs, network_names
+from energy_complexity.cli import main
+from paper_figs import energy_vs_buffer, gap_map
+from paper_figs.registry import FIGURES, FigureInputs, figure_names, make_figure
+from validation.reference_data import LAYER_COLUMNS, read_reference_csv, write_reference_csv
+from validation.pipeline import run_validation
+from validation.regression import fit_loglog
+
+PJ_PER_MAC = 0.25
+SWEEP_M = (1024, 2048, 4096, 8192, 16384, 65536)
+
+
+def _row(platform, layer, M, rng, network="", layer_name=""):
+    """A synthetic reference row: MAC energy PJ_PER_MAC per MAC plus noisy data-movement energy."""
+    move = 30.0 * (layer.X + layer.W + layer.Y) * (1 + 4096 / M) ** 0.5 * rng.uniform(0.8, 1.25)
+    r = {k: getattr(layer, k) for k in LAYER_COLUMNS}
+    r.update(platform=platform, M=M, energy_pJ=PJ_PER_MAC * layer.F + move, energy_mac_pJ=PJ_PER_MAC * layer.F,
+             network=network, layer_name=layer_name, dram_words=int((layer.X + layer.W + layer.Y) * (1 + 4096 / M)))
+    return r
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Two platforms x a small grid of layers, a Buffer sweep of two layers, and alexnet's layers."""
+    rng = np.random.default_rng(5)
+    grid = [Layer.conv(c=c, d=d, hw=n, k=k, stride=s, pad=k // 2)
+            for c, d in ((8, 16), (32, 32), (64, 128)) for n in (8, 16) for k, s in ((1, 1), (3, 1), (3, 2))]
+    rows = []
+    for plat, M in (("alpha", 8192), ("beta", 32768)):
+        rows += [_row(plat, l, M, rng) for l in grid]
+    for l in grid[4], grid[-2]:
+        rows += [_row("alpha", l, M, rng) for M in SWEEP_M if M != 8192]
+    rows += [_row("alpha", l, 8192, rng, network="alexnet", layer_name=l.name) for l in get_network("alexnet")]
+    path = write_reference_csv(pd.DataFrame(rows), tmp_path_factory.mktemp("ref") / "ref.csv")
+    return path, read_reference_csv(path)
+
+
+def _check_files(res, name):
+    assert res.skipped is None
+    png, pdf = res.paths
+    assert png.name == f"{name}.png" and pdf.name == f"{name}.pdf"
+    assert png.stat().st_size > 5000 and pdf.stat().st_size > 5000
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    with Image.open(png) as im:
+        assert im.format == "PNG"
+        assert im.info["dpi"] == pytest.approx((200, 200), abs=0.5)
+        assert im.size[0] > 400 and im.size[1] > 300
+
+
+def test_registry_lists_the_six_figures():
+    assert figure_names() == ["bound_vs_estimate", "energy_vs_buffer", "gap_map", "residuals",
+                              "network_layers", "energy_vs_macs"]
+    assert {n for n, s in FIGURES.items() if s.needs_reference} == {"bound_vs_estimate", "residuals"}
+
+
+def test_reference_figures_skip_without_data(tmp_path):
+    for name in ("bound_vs_estimate", "residuals"):
+        res = make_figure(name, tmp_path, FigureInputs(source="nothing here"))
+        assert res.paths == () and "needs reference energy data (nothing here)" in res.skipped
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bound_vs_estimate_plots_api_bounds_and_fits(tmp_path, reference):
+    _, ref = reference
+    res = make_figure("bound_vs_estimate", tmp_path, FigureInputs(reference=ref))
+    _check_files(res, "bound_vs_estimate")
+    plats = res.data["platforms"]
+    assert sorted(plats) == ["alpha", "beta"]
+    for p, entry in plats.items():
+        rows = ref.loc[ref["platform"] == p]
+        t = evaluate_table(rows.loc[:, list(LAYER_COLUMNS) + ["M"]].reset_index(drop=True))
+        np.testing.assert_array_equal(entry["E_ref"], rows["energy_pJ"].to_numpy())
+        assert entry["scale"] == pytest.approx(PJ_PER_MAC)
+        for b in ("lb", "os", "ws", "min"):
+            np.testing.assert_array_equal(entry["bounds"][b], t[f"{b}_E"].to_numpy(dtype=float))
+            fit = fit_loglog(rows["energy_pJ"], t[f"{b}_E"])
+            assert entry["fits"][b].slope == pytest.approx(fit.slope, rel=1e-12)
+            assert entry["fits"][b].slope_ci_low < fit.slope < entry["fits"][b].slope_ci_high
+    # the same fits as `energy-complexity validate` (validation.pipeline)
+    val = run_validation(ref, folds=2)
+    for p, entry in plats.items():
+        for b, vb in (("lb", "LB"), ("os", "OS"), ("ws", "WS"), ("min", "min")):
+            assert entry["fits"][b].slope == pytest.approx(val.fits[(p, vb)].slope, rel=1e-12)
+            assert entry["fits"][b].slope_ci_high == pytest.approx(val.fits[(p, vb)].slope_ci_high, rel=1e-12)
+    # one layer by the object API: the plotted LB is evaluate(layer, machine).lower_bound.E
+    r0 = ref.loc[ref["platform"] == "beta"].iloc[0]
+    lb = evaluate(Layer(**{k: int(r0[k]) for k in LAYER_COLUMNS}), Machine(M=int(r0["M"]))).lower_bound
+    assert plats["beta"]["bounds"]["lb"][0] == pytest.approx(lb.E, rel=1e-12)
+
+
+def test_bound_vs_estimate_without_mac_energy_stays_in_model_units(tmp_path, reference):
+    _, ref = reference
+    res = make_figure("bound_vs_estimate", tmp_path,
+                      FigureInputs(reference=ref.drop(columns=["energy_mac_pJ"])))
+    _check_files(res, "bound_vs_estimate")
+    assert all(e["scale"] is None for e in res.data["platforms"].values())
+    assert any("no energy_mac_pJ column" in n for n in res.notes)
+
+
+def test_residuals_are_those_of_the_plotted_fit(tmp_path, reference):
+    _, ref = reference
+    res = make_figure("residuals", tmp_path, FigureInputs(reference=ref))
+    _check_files(res, "residuals")
+    for p, per in res.data["platforms"].items():
+        rows = ref.loc[ref["platform"] == p]
+        t = evaluate_table(rows.loc[:, list(LAYER_COLUMNS) + ["M"]].reset_index(drop=True))
+        for b in ("lb", "min"):
+            fit = fit_loglog(rows["energy_pJ"], t[f"{b}_E"])
+            expect = np.log(rows["energy_pJ"].to_numpy()) - fit.intercept - fit.slope * np.log(t[f"{b}_E"])
+            np.testing.assert_allclose(per[b]["resid"], expect, rtol=1e-9, atol=1e-12)
+            assert abs(per[b]["resid"].sum()) < 1e-8  # OLS with an intercept: residuals sum to 0
+            np.testing.assert_array_equal(per[b]["M"], rows["M"].to_numpy())
+            np.testing.assert_array_equal(per[b]["F"], t["F"].to_numpy())
+
+
+def test_energy_vs_buffer_uses_the_sweep_and_api_curves(tmp_path, reference):
+    _, ref = reference
+    res = make_figure("energy_vs_buffer", tmp_path, FigureInputs(reference=ref))
+    _check_files(res, "energy_vs_buffer")
+    layers = res.data["layers"]
+    assert len(layers) == 2 and {e["platform"] for e in layers} == {"alpha"}
+    for e in layers:
+        np.testing.assert_array_equal(np.sort(e["ref_M"]), SWEEP_M)
+        rows = ref.loc[(ref["platform"] == "alpha") & (ref["c"] == e["layer"].c) & (ref["d"] == e["layer"].d)
+                       & (ref["h"] == e["layer"].h) & (ref["kh"] == e["layer"].kh) & (ref["sh"] == e["layer"].sh)]
+        rows = rows.sort_values("M")
+        np.testing.assert_array_equal(e["ref_E"], rows["energy_pJ"].to_numpy())
+        np.testing.assert_array_equal(e["ref_Q"], rows["dram_words"].to_numpy())
+        for i in range(0, len(e["M"]), 7):  # every 7th Buffer size: the exact tile search of evaluate()
+            m = Machine(M=int(e["M"][i]))
+            lb = lower_bound(e["layer"], m)
+            assert (e["lb_E"][i], e["lb_Q"][i]) == (pytest.approx(lb.E, rel=1e-12), lb.Q)
+            for b, fn in (("os", os_best), ("ws", ws_best)):
+                try:
+                    c = fn(e["layer"], m)
+                    assert (e[f"{b}_E"][i], e[f"{b}_Q"][i]) == (pytest.approx(c.E, rel=1e-12), c.Q)
+                except InfeasibleError:
+                    assert e[f"{b}_E"][i] == np.inf
+        for b in ("os", "ws"):  # best tiles: more Buffer never costs more
+            v = e[f"{b}_E"][np.isfinite(e[f"{b}_E"])]
+            assert v.size > 10 and np.all(np.diff(v) <= 1e-9 * v[:-1])
+        # the floor is the compulsory energy, reached by the LB at the largest M
+        assert e["floor"] == e["lb_E"][-1]
+        assert np.all(np.diff(e["lb_E"]) <= 1e-9 * e["lb_E"][:-1])  # more Buffer never raises the bound
+        assert e["M"].min() <= 16 and e["M"].max() >= 4 * (e["layer"].X + e["layer"].W + e["layer"].Y)
+
+
+def test_energy_vs_buffer_without_sweep_draws_fallback_layers(tmp_path, monkeypatch):
+    small = (Layer.conv(c=8, d=8, hw=12, k=3, pad=1), Layer.fc(64, 32, b=4))
+    monkeypatch.setattr(energy_vs_buffer, "FALLBACK", small)
+    res = make_figure("energy_vs_buffer", tmp_path, FigureInputs())
+    _check_files(res, "energy_vs_buffer")
+    assert [e["layer"] for e in res.data["layers"]] == list(small)
+    for e in res.data["layers"]:  # large M: every bound reaches the compulsory traffic |X_used| + |W| + |Y|
+        L = e["layer"]
+        assert e["lb_Q"][-1] == e["os_Q"][-1] == e["ws_Q"][-1] == L.X_used + L.W + L.Y
+    assert any("no Buffer sweep" in n for n in res.notes)
+
+
+def test_gap_map_cells_equal_evaluate(tmp_path):
+    res = make_figure("gap_map", tmp_path, FigureInputs(M=16384))
+    _check_files(res, "gap_map")
+    d = res.data
+    assert d["a"]["ratio"].shape == (len(gap_map.CHANNELS), len(gap_map.SIZES))
+    assert d["b"]["ratio"].shape == (len(gap_map.KERNELS), len(gap_map.STRIDES))
+    for grid, key in ((d["layers_a"], "a"), (d["layers_b"], "b")):
+        for i, j in ((0, 0), (len(grid) - 1, len(grid[0]) - 1), (2, 1)):
+            r = evaluate(grid[i][j], Machine(M=16384))
+            want = min(r.os.Q, r.ws.Q) / r.lower_bound.Q
+            assert d[key]["ratio"][i, j] == pytest.approx(want, rel=1e-12)
+    assert np.all(d["a"]["ratio"] >= 1 - 1e-12) and np.all(d["b"]["ratio"] >= 1 - 1e-12)
+
+
+def test_network_layers_bars_and_breakdown(tmp_path, reference):
+    _, ref = reference
+    res = make_figure("network_layers", tmp_path, FigureInputs(reference=ref))
+    _check_files(res, "network_layers")
+    d = res.data
+    assert d["network"] == "alexnet" and d["platform"] == "alpha" and d["M"] == 8192
+    layers = get_network("alexnet")
+    m = Machine(M=8192)
+    for i, l in enumerate(layers):
+        r = evaluate(l, m)
+        assert d["lb_E"][i] == pytest.approx(r.lower_bound.E, rel=1e-12)
+        assert d["os_E"][i] == pytest.approx(r.os.E, rel=1e-12)
+        assert d["ws_E"][i] == pytest.approx(r.ws.E, rel=1e-12)
+        best = r.os if r.os.E <= r.ws.E else r.ws
+        assert d["dram_E"][i] == pytest.approx(m.e_dram * best.Q)
+        assert d["buffer_E"][i] + d["dram_E"][i] + d["mac_E"][i] == pytest.approx(best.E, rel=1e-9)
+    rows = ref.loc[ref["network"] == "alexnet"].set_index("layer_name")
+    np.testing.assert_array_equal(d["ref_E"], rows.loc[[l.name for l in layers], "energy_pJ"].to_numpy())
+    assert d["scale"] == pytest.approx(PJ_PER_MAC)
+
+
+def test_network_layers_without_reference(tmp_path):
+    res = make_figure("network_layers", tmp_path, FigureInputs(network="alexnet", M=4096))
+    _check_files(res, "network_layers")
+    assert res.data["M"] == 4096 and np.isnan(res.data["ref_E"]).all() and res.data["scale"] is None
+
+
+def test_energy_vs_macs_totals(tmp_path):
+    res = make_figure("energy_vs_macs", tmp_path, FigureInputs(M=65536))
+    _check_files(res, "energy_vs_macs")
+    d = res.data
+    assert d["networks"] == list(network_names())
+    for i, n in enumerate(d["networks"]):
+        assert d["F"][i] == network_macs(n)
+        tot = evaluate_network(get_network(n), Machine(M=65536)).totals
+        assert d["min_E"][i] == pytest.approx(tot["best"]["E"], rel=1e-12)
+        assert d["lb_E"][i] == pytest.approx(tot["lower_bound"]["E"], rel=1e-12)
+        assert d["lb_E"][i] <= d["min_E"][i]
+
+
+def test_cli_writes_figures_and_reports_skips(tmp_path, reference, capsys):
+    path, _ = reference
+    assert main(["figures", "--only", "bound_vs_estimate", "--only", "gap_map", "--M", "16384", "--data", str(path),
+                 "--out", str(tmp_path / "a")]) == 0
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "bound_vs_estimate.pdf", "bound_vs_estimate.png", "gap_map.pdf", "gap_map.png"]
+    assert "2 of 2 figure(s) written" in capsys.readouterr().out
+    assert main(["figures", "--only", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown figure 'nope'" in capsys.readouterr().err
+    assert main(["figures", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["figures", "--M", "0", "--out", str(tmp_path)]) == 2
+    assert main(["figures", "--list"]) == 0
+    assert "[needs reference data]" in capsys.readouterr().out
