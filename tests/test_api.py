@@ -57,12 +57,14 @@ def test_evaluate_network_totals_are_sums():
     assert set(net.to_json()) == {"layers", "totals"}
 
 
-def test_evaluate_table_matches_the_scalar_api():
+@pytest.mark.parametrize("exact", [True, False])
+def test_evaluate_table_matches_the_scalar_api(exact):
     layers = [Layer.conv(16, 32, 20, 3, pad=1), Layer.conv(32, 32, 15, 3, stride=2, groups=4),
               Layer.conv(24, 24, 14, 3, pad=1, groups=24), Layer.fc(1024, 100, b=4), Layer.conv(3, 16, 64, 7, stride=2, pad=3, b=2)]
     Ms = [1024, 4096, 65536]
     df = pd.DataFrame([{**{f: getattr(L, f) for f in FIELDS}, "M": M, "tag": i} for i, L in enumerate(layers) for M in Ms])
-    out = evaluate_table(df, eD=100, eB=3, eM=2, bits=8)
+    out = evaluate_table(df, eD=100, eB=3, eM=2, bits=8, exact=exact)
+    assert out.equals(evaluate_table(df, eD=100, eB=3, eM=2, bits=8)) == exact  # small tables default to exact
     assert list(out.columns) == list(df.columns) + list(TABLE_COLUMNS)
     assert (out["tag"] == df["tag"]).all()
     for (_, row), L in zip(out.iterrows(), [L for L in layers for _ in Ms]):
@@ -72,7 +74,7 @@ def test_evaluate_table_matches_the_scalar_api():
         assert (row["lb_Q"], row["lb_A"]) == (lb.Q, lb.A) and math.isclose(row["lb_E"], lb.E)
         for key, fn in (("os", os_best), ("ws", ws_best)):
             try:
-                c = fn(L, m, exhaustive=False)
+                c = fn(L, m, exhaustive=exact)
             except InfeasibleError:
                 assert np.isinf(row[f"{key}_Q"]) and np.isinf(row[f"{key}_E"])
                 continue
