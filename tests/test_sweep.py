@@ -139,6 +139,22 @@ def test_rows_pass_the_reference_layout(tmp_path, fake):
     assert (checked["dram_words"] == checked["dram_words_X"] + checked["dram_words_W"]
             + checked["dram_words_Y"]).all()
     assert set(checked["tool"]) == {"zigzag"} and checked["settings"].str.contains("opt=energy").all()
+    # the platform's whole on-chip capacity: tpu_like's own 2 Mi-word Buffer plus 1024 PEs x (128 + 2) words
+    assert list(checked["M_onchip"]) == [2097152 + 1024 * 130] * 4 + [2048 + 97920]
+
+
+def test_provenance_keeps_its_history_section(tmp_path, fake):
+    from validation.build_dataset import write_provenance
+    df = records_to_frame(run_sweep(_tasks(2), ResultCache(tmp_path), progress=False))
+    path = tmp_path / "PROVENANCE.md"
+    write_provenance(path, df, {"main": SweepStats(total=2)}, zz.SearchSettings(), "cmd")
+    text = path.read_text()
+    assert "## History" not in text and "`M_onchip` = M + 133120 words" in text
+    path.write_text(text + "\n## History\n\n- first build\n")
+    write_provenance(path, df, {"main": SweepStats(total=2, cached=2)}, zz.SearchSettings(), "cmd")
+    text = path.read_text()
+    assert text.count("## History") == 1 and text.endswith("## History\n\n- first build\n")
+    assert "2 tasks, 2 from cache" in text
 
 
 def test_failed_estimates_are_cached_and_left_out_of_the_csv(tmp_path, monkeypatch):

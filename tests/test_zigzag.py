@@ -12,7 +12,8 @@ import yaml
 
 from complexity.layer import Layer
 from energy_complexity.cli import main
-from validation.platforms import PLATFORMS, PlatformError, get_platform
+from bounds.lower_bound import lower_bound_np
+from validation.platforms import PLATFORMS, PlatformError, get_platform, onchip_memories, onchip_words
 from validation.zigzag_backend import SearchSettings, ZigZagError, estimate, layer_workload
 
 pytestmark = pytest.mark.zigzag
@@ -103,6 +104,37 @@ def test_platform_M_is_the_buffer_capacity_in_words():
         data = plat.hardware_data()
         assert plat.default_buffer_words * plat.bits == data["memories"][plat.buffer_memory]["size"]
         assert {"I1", "O"} <= set(plat.buffer_operands())
+
+
+def test_onchip_words_sum_every_memory_below_dram_as_zigzag_unrolls_it():
+    from zigzag.stages.parser.accelerator_parser import AcceleratorParserStage
+    for plat in PLATFORMS.values():
+        acc = AcceleratorParserStage.parse_accelerator(str(plat.hardware_file(4096)))
+        levels = acc.memory_hierarchy.mem_level_list
+        top = max(levels, key=lambda lvl: lvl.memory_instance.size)  # DRAM
+        want = {lvl.name: (lvl.memory_instance.size, lvl.unroll_count) for lvl in levels if lvl is not top}
+        mems = onchip_memories(plat, 4096)
+        assert {k: v[:2] for k, v in mems.items()} == want
+        assert mems[plat.buffer_memory][2] == 4096
+        assert onchip_words(plat, 4096) == sum(size // plat.bits * n for size, n in want.values())
+        assert onchip_words(plat.name, 8192) - onchip_words(plat.name, 4096) == 4096
+        assert plat.onchip_words() == onchip_words(plat, plat.default_buffer_words)
+    # tpu_like: 1024 PEs, each with a 128-byte weight register file and a 16-bit output register (2 words)
+    assert onchip_words("tpu_like", 2048) == 2048 + 1024 * (128 + 2)
+    with pytest.raises(PlatformError, match="buffer size"):
+        onchip_words("tpu_like", 0)
+
+
+def test_dram_words_reach_the_lower_bound_of_the_whole_onchip_capacity():
+    # 1024 weights stay in tpu_like's PE registers, so with a 128-word Buffer ZigZag moves only the
+    # compulsory 5120 words: below Q_LB(128), which assumes one Buffer for all data, not below
+    # Q_LB(M_onchip) of the whole on-chip capacity (docs/validation.md, "Soundness of the lower bound")
+    layer = Layer.conv(32, 32, 8, 1)
+    P = {f: getattr(layer, f) for f in ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")}
+    r = estimate(layer, "tpu_like", 128)
+    lb_onchip = float(lower_bound_np(P, onchip_words("tpu_like", 128))["Q"])
+    assert r.dram_words >= lb_onchip >= layer.X_used + layer.W + layer.Y
+    assert r.dram_words < float(lower_bound_np(P, 128)["Q"])
 
 
 def test_workload_of_a_grouped_strided_layer():

@@ -85,13 +85,27 @@ def write_provenance(path: Path, df, stats: dict[str, SweepStats], settings: zz.
         lines.append(f"- `{plat}`: hardware `{p.hardware}`, mapping `{p.mapping}` (files sha256 prefix "
                      f"{p.fingerprint()}), Buffer `{p.buffer_memory}` (default {p.default_buffer_words} words "
                      f"of {p.bits} bits); {len(sub)} rows; M in {Ms}")
+        others = p.onchip_words(1) - 1
+        lines.append(f"  - on-chip capacity `M_onchip` = M + {others} words (every memory below DRAM, all "
+                     f"instances, at {p.bits} bits per word; validation.platforms.onchip_words)")
     lines += ["", "## Build stages", ""]
     for name, s in stats.items():
         lines.append(f"- {name}: {s.total} tasks, {s.cached} from cache, {s.computed} computed, "
                      f"{s.failed} without a ZigZag mapping (excluded), {s.seconds:.0f} s")
     lines += ["", "Regenerate with the command above; results are cached under "
               "$XDG_CACHE_HOME/energy-complexity (or --cache DIR), so a rerun only computes missing rows.", ""]
-    path.write_text("\n".join(lines))
+    history = _history(path)
+    path.write_text("\n".join(lines) + (("\n" + history) if history else ""))
+
+
+def _history(path: Path) -> str:
+    """The hand-kept '## History' section of an existing provenance file (kept across rebuilds)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return ""
+    i = text.find("\n## History")
+    return text[i + 1:] if i >= 0 else ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,9 @@
 then per platform: the asymptotic fit of each bound (validation.regression), the
 calibrated model from each bound's counts (validation.calibration), the comparison
 with naive proxies (validation.proxies) and the scaling checks
-(validation.scaling).  ``ValidationResult`` turns the results into tables, JSON
-records and report sections.  docs/validation.md explains every number.
+(validation.scaling), and, where the data has DRAM words, the soundness of the
+lower bound against them (validation.soundness).  ``ValidationResult`` turns the
+results into tables, JSON records and report sections.  docs/validation.md explains every number.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from validation.reference_data import ReferenceDataError, validate_reference_fra
 from validation.regression import MIN_ROWS, InsufficientDataError, LogLogFit, fit_loglog
 from validation.report import Section
 from validation.scaling import scaling_slopes, summarize_scaling
+from validation.soundness import soundness_rows, soundness_table, worst_rows
 
 __all__ = ["BOUNDS", "BOUND_COLUMNS", "ValidationResult", "run_validation", "evaluate_bounds", "calibrated_costs"]
 
@@ -48,7 +50,9 @@ class ValidationResult:
     ``scaling``: one row per detected series; ``scaling_summary`` its medians.
     ``table``: the reference rows with every bound's columns.  ``platform_costs``
     maps a platform to the energy costs used for it when they differ from ``costs``
-    (see ``calibrated_costs``).
+    (see ``calibrated_costs``).  ``soundness``: per platform, the rows whose DRAM words
+    reach Q_LB(M) and Q_LB(M_onchip) (validation.soundness.soundness_table; empty
+    when the data has no ``dram_words``); ``soundness_worst``: the worst rows.
     """
 
     source: str
@@ -63,6 +67,8 @@ class ValidationResult:
     alpha: float = 0.05
     notes: tuple[str, ...] = field(default=())
     platform_costs: dict = field(default_factory=dict)
+    soundness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    soundness_worst: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ----- tables ------------------------------------------------------------
     def fit_table(self) -> pd.DataFrame:
@@ -152,14 +158,32 @@ class ValidationResult:
                              "R^2 proxy": t.loc[c.best_proxy, "r2"],
                              "AIC proxy - bound": t.loc[c.best_proxy, "aic"] - t.loc[c.best_bound, "aic"],
                              "J test": jt.winner if jt else "-", "winner (AIC)": c.best})
-        return {"fit": fit, "calibration": cal, "proxies": pd.DataFrame(recs), "scaling": self.scaling_summary}
+        out = {"fit": fit, "calibration": cal, "proxies": pd.DataFrame(recs), "scaling": self.scaling_summary}
+        if len(self.soundness):
+            out["soundness"] = self.soundness_summary()
+        return out
+
+    def soundness_summary(self) -> pd.DataFrame:
+        """The soundness table in compact form: rows >= each lower bound and the least ratio."""
+        t = self.soundness
+        return pd.DataFrame({
+            "platform": t["platform"], "rows": t["rows"],
+            "DRAM >= LB(M)": [f"{a} ({s:.1%})" for a, s in zip(t["ge_lb_M"], t["share_ge_lb_M"])],
+            "min DRAM/LB(M)": t["min_ratio_M"],
+            "DRAM >= LB(M_onchip)": [f"{a} of {n} ({s:.1%})" if n else "-" for a, n, s in
+                                     zip(t["ge_lb_onchip"], t["rows_onchip"], t["share_ge_lb_onchip"])],
+            "min DRAM/LB(M_onchip)": t["min_ratio_onchip"],
+            "below LB(M_onchip): all, undercounted, after correction": [
+                f"{b}, {u}, {c}" for b, u, c in zip(t["below_onchip"], t["below_onchip_undercount"],
+                                                   t["below_onchip_corrected"])]})
 
     def summary_markdown(self) -> str:
         """The summary tables as Markdown (what docs/validation.md shows)."""
         from validation.report import table_markdown
         titles = {"fit": "Asymptotic fit log E_ref = a + beta log B",
                   "calibration": "Calibrated model (cross-validated relative error)",
-                  "proxies": "Bounds versus naive proxies", "scaling": "Scaling slopes (medians over series)"}
+                  "proxies": "Bounds versus naive proxies", "scaling": "Scaling slopes (medians over series)",
+                  "soundness": "Soundness: DRAM words of the estimator against the lower bound"}
         parts = []
         for k, t in self.summary_tables().items():
             parts += [f"**{titles[k]}**", "", table_markdown(t, 4) if len(t) else "_(no rows)_", ""]
@@ -191,6 +215,9 @@ class ValidationResult:
                 rec["proxy_comparison"] = dict(aic=float(row["aic"]), delta_aic=float(row["delta_aic"]),
                                                best_predictor=pc.best, verdict=pc.verdict)
             rec["costs"] = dict(costs_used)
+            if b == "LB" and len(self.soundness) and p in set(self.soundness["platform"]):
+                rec["soundness"] = {k: v for k, v in self.soundness.to_dict("records")[
+                    list(self.soundness["platform"]).index(p)].items() if k != "platform"}
             out.append(_json_safe(rec))
         return out
 
@@ -231,12 +258,27 @@ class ValidationResult:
                      "Series of rows identical except in one parameter (detected automatically); median "
                      "over series of the measured log-log slope of E_ref (slope_ref) and of each bound, "
                      "and the median |slope_bound - slope_ref|.", self.scaling_summary)]
+        if len(self.soundness):
+            s += [Section("Soundness of the lower bound",
+                          "Rows whose DRAM words (dram_words) reach the lower bound Q_LB(M) of a Buffer of M "
+                          "words, and Q_LB(M_onchip) of the platform's whole on-chip capacity M_onchip (CSV "
+                          "column; the bound is proved for a Buffer holding all on-chip data, so only the "
+                          "latter must hold). below_onchip counts rows under Q_LB(M_onchip); "
+                          "below_onchip_undercount those of them where an operand's DRAM words are below "
+                          "its compulsory size (X_used, W or Y), i.e. the estimator counts fewer words than "
+                          "the layer reads at least once; below_onchip_corrected the rows still under "
+                          "Q_LB(M_onchip) once those operands are raised to their compulsory size.",
+                          self.soundness),
+                  Section("Soundness: worst rows per platform",
+                          "Least dram_words / Q_LB(M_onchip) (or / Q_LB(M) without M_onchip); undercount names "
+                          "the operands counted below their compulsory size.", self.soundness_worst)]
         return s
 
     def write_report(self, directory, figures=()) -> list:
         """report.md + report.html (validation.report.write_report), plus every table as CSV
         (fits.csv, diagnostics.csv, calibration.csv, proxies.csv, j_tests.csv, scaling_series.csv,
-        scaling_summary.csv) and validation.json (``records()``).  Returns the paths written."""
+        scaling_summary.csv, soundness.csv, soundness_worst.csv) and validation.json (``records()``).
+        Returns the paths written."""
         import json
         from pathlib import Path
 
@@ -247,7 +289,8 @@ class ValidationResult:
         for name, t in (("fits", self.fit_table()), ("diagnostics", self.diagnostics_table()),
                         ("calibration", self.calibration_table()), ("proxies", self.proxy_table()),
                         ("j_tests", self.j_table()), ("scaling_series", self.scaling),
-                        ("scaling_summary", self.scaling_summary)):
+                        ("scaling_summary", self.scaling_summary), ("soundness", self.soundness),
+                        ("soundness_worst", self.soundness_worst)):
             t.to_csv(d / f"{name}.csv", index=False)
             paths.append(d / f"{name}.csv")
         (d / "summary.md").write_text(self.summary_markdown(), encoding="utf-8")
@@ -342,11 +385,15 @@ def run_validation(df: pd.DataFrame, platform: str | None = None, *, eD: float =
         except InsufficientDataError as exc:
             prox[p] = exc
     series = scaling_slopes(table, BOUND_COLUMNS)
+    sound, worst = pd.DataFrame(), pd.DataFrame()
+    if "dram_words" in table.columns and pd.to_numeric(table["dram_words"], errors="coerce").notna().any():
+        rows = soundness_rows(table[pd.to_numeric(table["dram_words"], errors="coerce").notna()])
+        sound, worst = soundness_table(rows), worst_rows(rows)
     notes = tuple(f"{p}/{b}: {f}." for (p, b), f in fits.items() if not isinstance(f, LogLogFit))
     return ValidationResult(source=source, costs=costs, platforms=platforms, table=table, fits=fits,
                             calibrations=cals, proxies=prox, scaling=series,
                             scaling_summary=summarize_scaling(series), alpha=alpha, notes=notes,
-                            platform_costs=platform_costs)
+                            platform_costs=platform_costs, soundness=sound, soundness_worst=worst)
 
 
 def calibrated_costs(result: ValidationResult, counts: str = "LB") -> dict:

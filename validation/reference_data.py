@@ -29,7 +29,7 @@ REQUIRED_COLUMNS = ("platform",) + LAYER_COLUMNS + ("M", "energy_pJ")
 #: Columns a reference CSV may have (energies in pJ, accesses in words).
 OPTIONAL_COLUMNS = ("layer_name", "network", "energy_mac_pJ", "energy_dram_pJ", "dram_words",
                     "dram_words_X", "dram_words_W", "dram_words_Y", "cycles",
-                    "tool", "tool_version", "settings", "date")
+                    "tool", "tool_version", "settings", "date", "M_onchip")
 
 _BUNDLED = Path(__file__).resolve().parent / "data" / "reference_energy.csv"
 

@@ -23,12 +23,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from complexity.layer import Layer
 from validation import zigzag_backend as zz
-from validation.platforms import get_platform
+from validation.platforms import get_platform, onchip_words
 from validation.reference_data import LAYER_COLUMNS
 
 __all__ = ["Task", "ResultCache", "default_cache_dir", "run_sweep", "records_to_frame",
@@ -240,12 +241,19 @@ RESULT_COLUMNS = ("layer_name", "network", "platform", "M", "energy_pJ", "energy
                   "dram_words_Y", "cycles", "macs", "tool", "tool_version", "settings", "date")
 
 
+@lru_cache(maxsize=None)
+def _onchip(platform: str, buffer_words: int) -> int:
+    return onchip_words(platform, buffer_words)
+
+
 def records_to_frame(records: Iterable[dict], with_memory_breakdown: bool = True):
     """A reference-energy DataFrame (validation.reference_data layout) of the successful records.
 
-    With ``with_memory_breakdown``, one extra column ``mem_<memory>/<operand>_pJ`` per
-    memory level and operand.  Raises ToolVersionMismatch if the records come from
-    several tool versions.
+    ``M_onchip`` is the platform's total on-chip capacity in words with that Buffer
+    (validation.platforms.onchip_words), computed here rather than cached, so that
+    cached results need no recomputation.  With ``with_memory_breakdown``, one extra
+    column ``mem_<memory>/<operand>_pJ`` per memory level and operand.  Raises
+    ToolVersionMismatch if the records come from several tool versions.
     """
     import pandas as pd
     ok = [r for r in records if r is not None and not r.get("error")]
@@ -257,11 +265,12 @@ def records_to_frame(records: Iterable[dict], with_memory_breakdown: bool = True
     for r in ok:
         row = {k: r[k] for k in LAYER_COLUMNS}
         row.update({k: r.get(k) for k in RESULT_COLUMNS})
+        row["M_onchip"] = _onchip(row["platform"], int(row["M"]))
         if with_memory_breakdown:
             for k, v in sorted((r.get("memory_energy_pJ") or {}).items()):
                 row[f"mem_{k}_pJ"] = v
         rows.append(row)
-    cols = list(LAYER_COLUMNS) + list(RESULT_COLUMNS)
+    cols = list(LAYER_COLUMNS) + list(RESULT_COLUMNS) + ["M_onchip"]
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=cols)

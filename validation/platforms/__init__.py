@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 __all__ = ["Platform", "PlatformError", "PLATFORMS", "platform_names", "get_platform",
-           "zigzag_inputs_dir"]
+           "zigzag_inputs_dir", "onchip_words", "onchip_memories"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -114,6 +114,10 @@ class Platform:
             tmp.replace(path)
         return path
 
+    def onchip_words(self, buffer_words: int | None = None) -> int:
+        """Total on-chip capacity in words with the Buffer resized to ``buffer_words`` (see onchip_words)."""
+        return onchip_words(self, buffer_words)
+
     def fingerprint(self) -> str:
         """Hash of the hardware and mapping files, so that edited files never reuse cached results."""
         h = hashlib.sha256()
@@ -187,6 +191,53 @@ PLATFORMS: dict[str, Platform] = {
         ),
     )
 }
+
+
+def onchip_memories(platform: "str | Platform",
+                    buffer_words: int | None = None) -> dict[str, tuple[int, int, int]]:
+    """Every memory below DRAM: name -> (bits per instance, instances, words in all instances).
+
+    DRAM is the last memory of the hardware file (the top of ZigZag's hierarchy, the
+    level whose traffic is ``dram_words``).  Instances are ZigZag's unroll count: the
+    product of the array dimensions the memory does not serve.  Words are at the
+    platform's operand precision (``bits``; our workloads give every operand, partial
+    sums included, that width), so a 16-bit output register holds 2 words, as in
+    ZigZag's capacity check; a memory shared by several operands counts once.  The
+    Buffer memory is resized to ``buffer_words`` (None: the platform's own).
+    """
+    plat = get_platform(platform) if isinstance(platform, str) else platform
+    data = plat.hardware_data()
+    mems = data["memories"]
+    dims = data["operational_array"]["dimensions"]
+    sizes = dict(zip(dims, (int(x) for x in data["operational_array"]["sizes"])))
+    names = list(mems)
+    out = {}
+    for name in names[:-1]:
+        mem = mems[name]
+        bits = int(mem["size"])
+        if name == plat.buffer_memory and buffer_words is not None:
+            if isinstance(buffer_words, bool) or int(buffer_words) != buffer_words or buffer_words < 1:
+                raise PlatformError(f"buffer size: must be a positive number of words, got {buffer_words!r}")
+            bits = int(buffer_words) * plat.bits
+        served = set(mem.get("served_dimensions") or ())
+        count = 1
+        for d, n in sizes.items():
+            if d not in served:
+                count *= n
+        out[name] = (bits, count, (bits // plat.bits) * count)
+    return out
+
+
+def onchip_words(platform: "str | Platform", buffer_words: int | None = None) -> int:
+    """Total on-chip capacity in words of ``platform`` with a Buffer of ``buffer_words`` words.
+
+    The sum over every memory below DRAM, every operand and every instance (one per
+    PE where a memory is per PE) of its capacity in words of the platform's operand
+    precision: the ``M`` of a two-level machine that could hold everything the
+    platform holds on chip, to which the lower bound applies (docs/reference_data.md,
+    "On-chip capacity").  ``buffer_words`` None keeps the platform's own Buffer.
+    """
+    return sum(w for _, _, w in onchip_memories(platform, buffer_words).values())
 
 
 def platform_names() -> tuple[str, ...]:
