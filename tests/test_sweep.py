@@ -242,11 +242,9 @@ def test_cli_bad_input_is_one_line(argv, needle, capsys, fake):
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
 
 
-SIMBA_STATS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "timeloop" / \
-    "simba_like-alexnet_conv3.stats.txt"
+SIMBA_STATS = Path(__file__).resolve().parent / "data" / "timeloop" / "simba_like-alexnet_conv3.stats.txt"
 
 
-@pytest.mark.skipif(not SIMBA_STATS.is_file(), reason="Timeloop sample statistics not available")
 def test_cli_import_timeloop(tmp_path, capsys):
     from validation.timeloop import read_timeloop_stats
     out = tmp_path / "tl.csv"
