@@ -18,7 +18,8 @@ from paper_figs.common import BOUNDS, LAYER_COLUMNS, bound_table, energy_unit, p
 from paper_figs.registry import FigureInputs, FigureResult, register
 from matplotlib.lines import Line2D
 
-from paper_figs.style import (BOUND_COLORS, BOUND_LABELS, BOUND_LINESTYLES, BOUND_MARKERS, PAGE_WIDTH,
+from paper_figs.style import (BOUND_COLORS, BOUND_LABELS, BOUND_LINESTYLES, BOUND_MARKERS, COLUMN_WIDTH,
+                              PAGE_WIDTH,
                               new_figure, save)
 
 NAME = "bound_vs_estimate"
@@ -52,9 +53,9 @@ def platform_fits(ref, costs: dict) -> dict:
 def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     fits = platform_fits(inputs.reference, inputs.costs)
     plats = list(fits)
-    ncols = min(3, len(plats))
+    ncols = min(2, len(plats))  # two 3.5 in panels per row: 4 platforms fill a 2 x 2 grid
     nrows = math.ceil(len(plats) / ncols)
-    fig, axes = new_figure(PAGE_WIDTH if ncols > 1 else 3.4, 3.5 * nrows, nrows, ncols)
+    fig, axes = new_figure(PAGE_WIDTH if ncols > 1 else COLUMN_WIDTH, 2.9 * nrows, nrows, ncols)
     axes = np.atleast_1d(axes).ravel()
     notes = []
     for ax, p in zip(axes, plats):
@@ -73,9 +74,9 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
                        edgecolor=BOUND_COLORS[b], alpha=0.5, linewidths=0.5, zorder=2)
             fit = f["fits"][b]
             if isinstance(fit, Exception):
-                label = f"{BOUND_LABELS[b]}: too few rows"
+                label = f"{BOUND_LABELS[b]} too few rows"
             else:
-                label = f"{BOUND_LABELS[b]}: {fit.slope:.2f} [{fit.slope_ci_low:.2f}, {fit.slope_ci_high:.2f}]"
+                label = f"{BOUND_LABELS[b]} {fit.slope:.2f} [{fit.slope_ci_low:.2f}, {fit.slope_ci_high:.2f}]"
                 xs = np.geomspace(x[ok].min(), x[ok].max(), 50)
                 ax.plot(xs, np.exp(fit.intercept) * (xs / s) ** fit.slope, color=BOUND_COLORS[b], lw=1.3,
                         ls=BOUND_LINESTYLES[b], zorder=3)
@@ -91,9 +92,10 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
         ax.set_xlabel(f"bound energy B ({unit})")
         ax.set_ylabel("reference energy E_ref (pJ)")
         ax.grid(True, which="major")
-        # below the panel: inside, it would hide points wherever the platform's cloud lies
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), handlelength=2.4,
-                  handletextpad=0.4, title="fitted slope β [95% CI]", title_fontsize=6.5)
+        # lower right: the points lie along the diagonal (E_ref grows with B), that corner stays empty
+        ax.legend(handles=handles, loc="lower right", handlelength=1.8, handletextpad=0.3, labelspacing=0.25,
+                  borderaxespad=0.1, borderpad=0.2, fontsize=6, title="fitted slope β [95% CI]",
+                  title_fontsize=6, frameon=True, facecolor="white", edgecolor="none", framealpha=0.8)
     for ax in axes[len(plats):]:
         ax.set_visible(False)
     paths = save(fig, out_dir, NAME)

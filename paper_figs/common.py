@@ -1,4 +1,4 @@
-"""Shared data steps of the figures: bounds of layers (exact or vectorized), unit conversion, labels.
+"""Shared data steps of the figures: bounds of layers (bounds.api.evaluate_table), unit conversion, labels.
 
 The bounds' energies are in model units (one 16-bit MAC = eM = 1); reference
 energies are in pJ.  To draw both on one axis, a bound is converted to pJ with the
@@ -9,15 +9,13 @@ without that column the figures stay in model units and say so (docs/figures.md)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from complexity.layer import Layer
-from complexity.machine import Machine
 
-__all__ = ["BOUNDS", "LAYER_COLUMNS", "bound_table", "exact_table", "exact_bounds",
+__all__ = ["BOUNDS", "LAYER_COLUMNS", "bound_table", "layer_table",
            "pj_per_mac", "energy_unit", "short_layer", "words_label", "set_words_ticks"]
 
 #: The bounds every figure shows, as column prefixes of bounds.api.evaluate_table.
@@ -32,56 +30,22 @@ def bound_table(df: pd.DataFrame, costs: dict) -> pd.DataFrame:
     return evaluate_table(df, **costs)
 
 
-@lru_cache(maxsize=4096)
-def exact_bounds(layer: Layer, M: int, eD: float = 200.0, eB: float = 6.0, eM: float = 1.0,
-                 bits: int = 16) -> dict:
-    """{"lb", "os", "ws"} -> Cost (or None if no tile fits) from the exact integer tile search.
+def layer_table(layers: Iterable[Layer], M, costs: dict) -> pd.DataFrame:
+    """bounds.api.evaluate_table for a list of Layer objects at Buffer size(s) ``M``, with a ``name`` column.
 
-    bounds.api.evaluate when every dataflow fits; otherwise the same functions one by
-    one, so that a dataflow without a fitting tile does not hide the others.
+    The figures over a few chosen layers and the ones over reference rows share one
+    source of numbers: evaluate_table, whose dataflow tiles are the exhaustive optimum
+    for tables of realistic size (so curves never rise when M grows).  Rows where a
+    dataflow has no fitting tile get inf.
     """
-    from bounds.api import evaluate
-    from bounds.lower_bound import lower_bound
-    from bounds.output_stationary import os_best
-    from bounds.result import InfeasibleError
-    from bounds.weight_stationary import ws_best
-    machine = Machine(M=int(M), eD=eD, eB=eB, eM=eM, bits=bits)
-    try:
-        r = evaluate(layer, machine)
-        return {"lb": r.lower_bound, "os": r.os, "ws": r.ws}
-    except InfeasibleError:
-        out = {"lb": lower_bound(layer, machine)}
-        for key, fn in (("os", os_best), ("ws", ws_best)):
-            try:
-                out[key] = fn(layer, machine)
-            except InfeasibleError:
-                out[key] = None
-        return out
-
-
-def exact_table(layers: Iterable[Layer], M, costs: dict) -> pd.DataFrame:
-    """The columns of bounds.api.evaluate_table (F, X, W, Y, lb_*, os_*, ws_*, min_*) from exact_bounds.
-
-    Figures over a few layers use the exact integer tile search (bounds.api.evaluate)
-    rather than the fast vectorized candidate search of evaluate_table, so that their
-    dataflow curves are the true best tiles (e.g. never rise when M grows).  Rows
-    where a dataflow has no fitting tile get inf, as in evaluate_table.
-    """
+    from bounds.api import evaluate_table
     layers = list(layers)
     Ms = np.broadcast_to(np.asarray(M, dtype=np.int64), (len(layers),))
-    recs = []
-    for layer, m in zip(layers, Ms):
-        r = exact_bounds(layer, int(m), **costs)
-        rec = {"name": layer.name, "M": int(m), "F": layer.F, "X": layer.X, "W": layer.W, "Y": layer.Y}
-        for key in ("lb", "os", "ws"):
-            c = r[key]
-            for x in ("Q", "A", "E"):
-                rec[f"{key}_{x}"] = float(getattr(c, x)) if c is not None else np.inf
-        best = "os" if rec["os_E"] <= rec["ws_E"] else "ws"
-        for x in ("Q", "A", "E"):
-            rec[f"min_{x}"] = rec[f"{best}_{x}"]
-        recs.append(rec)
-    return pd.DataFrame(recs)
+    df = pd.DataFrame([{c: getattr(l, c) for c in LAYER_COLUMNS} for l in layers], columns=list(LAYER_COLUMNS))
+    df["M"] = Ms
+    t = evaluate_table(df, exact=True, **costs)
+    t.insert(0, "name", [l.name for l in layers])
+    return t
 
 
 def pj_per_mac(ref: pd.DataFrame, F) -> float | None:

@@ -1,14 +1,15 @@
-"""Energy versus Buffer size M for a few layers: reference points beside LB, OS and WS curves.
+"""DRAM traffic versus Buffer size M: reference sweeps beside the LB, OS and WS curves, one row per platform.
 
-For each chosen layer the bounds are evaluated over a dense, log-spaced range of
-M, from a Buffer too small for either dataflow to one that holds the whole layer.
-The curves show the capacity regime, where the DRAM term falls like 1/sqrt(M), and
-the compulsory floor (every word of X, W, Y moved once) reached for large M.
-The bottom row shows the DRAM traffic Q (words) behind the energy, where the
-1/sqrt(M) slope is a straight line.  Reference energies (pJ) and DRAM words of the
-same layer at the platform's Buffer sizes are drawn as points; bounds are converted
-to pJ with that platform's MAC energy.  Without a
-Buffer sweep in the reference data the figure shows the bounds of zoo layers alone.
+For a few layers swept over Buffer sizes on every platform, the bounds are evaluated
+over a dense, log-spaced range of M, from a Buffer too small for either dataflow to
+one that holds the whole layer.  The panels show DRAM traffic Q (words), the term M
+acts on: in the capacity regime it falls like 1/sqrt(M) (a straight line on log-log
+axes), then stays on the compulsory traffic |X_used| + |W| + |Y|.  The bounds'
+energies (model units) are kept in the returned data; their M dependence is eD * Q.
+Reference ``dram_words`` are drawn as points at each platform's Buffer sizes; with
+an ``M_onchip`` column (all on-chip words of the platform) the LB at M_onchip is
+drawn dashed, since the platforms' other on-chip memories let them go below the LB
+at M (docs/figures.md).  Without a Buffer sweep the figure shows fallback layers.
 """
 
 from __future__ import annotations
@@ -19,56 +20,56 @@ import numpy as np
 import pandas as pd
 
 from complexity.layer import Layer
-from paper_figs.common import LAYER_COLUMNS, energy_unit, exact_table, pj_per_mac, short_layer
+from paper_figs.common import LAYER_COLUMNS, layer_table, pj_per_mac, short_layer, words_label
 from paper_figs.registry import FigureInputs, FigureResult, register
 from paper_figs.style import BOUND_COLORS, BOUND_LABELS, BOUND_MARKERS, PAGE_WIDTH, new_figure, save
 
 NAME = "energy_vs_buffer"
 N_LAYERS = 3
-#: Platform drawn when it has a Buffer sweep (the Eyeriss-like one the costs come from).
-PREFERRED_PLATFORM = "eyeriss_like"
-MIN_SWEEP = 4  # a layer needs reference energies at this many Buffer sizes to be chosen
+MIN_SWEEP = 4  # a layer needs reference rows at this many Buffer sizes to count as swept
 #: Layers drawn when the reference data hold no Buffer sweep.
 FALLBACK = (Layer.conv(c=64, d=64, hw=56, k=3, pad=1), Layer.conv(c=256, d=256, hw=14, k=3, pad=1),
             Layer.fc(4096, 4096, b=16))
+_STYLES = {"lb": ("-", 1.4), "os": ("--", 1.0), "ws": ("-.", 1.0)}
 
 
-def choose_sweeps(ref: pd.DataFrame | None, n: int = N_LAYERS) -> list[tuple[str, Layer, pd.DataFrame]]:
-    """Up to ``n`` (platform, layer, rows) of layers swept over >= MIN_SWEEP Buffer sizes.
+def _layer_of(key) -> Layer:
+    return Layer(**dict(zip(LAYER_COLUMNS, map(int, key))))
 
-    Picks PREFERRED_PLATFORM if it has a sweep, else the platform with the most swept
-    layers; then its smallest, a middle and its largest swept layer by MACs, so the
-    panels span small to large layers.
+
+def choose_sweeps(ref: pd.DataFrame | None, n: int = N_LAYERS) -> tuple[list[str], list[Layer]]:
+    """(platforms, layers): the platforms with a Buffer sweep and up to ``n`` layers swept on most of them.
+
+    A layer is swept on a platform when it has reference rows at >= MIN_SWEEP Buffer
+    sizes.  Among the layers swept on the most platforms, the smallest, a middle and
+    the largest by MACs are picked, so the columns span small to large layers and
+    every row shows the same layers.
     """
     if ref is None or len(ref) == 0:
-        return []
-    key = ["platform", *LAYER_COLUMNS]
-    g = ref.groupby(key, sort=True)["M"].nunique()
+        return [], []
+    g = ref.groupby(["platform", *LAYER_COLUMNS], sort=True)["M"].nunique()
     g = g[g >= MIN_SWEEP]
     if g.empty:
-        return []
-    per_plat = g.groupby(level=0).size().sort_values(ascending=False, kind="stable")
-    plat = PREFERRED_PLATFORM if PREFERRED_PLATFORM in per_plat.index else per_plat.index[0]
-    cands = [k for k in g.index if k[0] == plat]
-    layers = [Layer(**dict(zip(LAYER_COLUMNS, map(int, k[1:])))) for k in cands]
-    order = np.argsort([l.F for l in layers], kind="stable")
-    picks = sorted(set(np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)))
-    out = []
-    for i in picks:
-        k, layer = cands[order[i]], layers[order[i]]
-        m = (ref["platform"] == plat).to_numpy().copy()
-        for c, v in zip(LAYER_COLUMNS, k[1:]):
-            m = m & (ref[c] == v).to_numpy()
-        rows = ref.loc[m]
-        name = str(rows["layer_name"].iloc[0]) if "layer_name" in rows.columns and pd.notna(
-            rows["layer_name"].iloc[0]) else ""
-        out.append((plat, layer.replace(name=name), rows.sort_values("M")))
-    return out
+        return [], []
+    plats = sorted({k[0] for k in g.index})
+    per_layer = pd.Series([k[1:] for k in g.index]).value_counts(sort=False)
+    cands = sorted((k for k, v in per_layer.items() if v == per_layer.max()),
+                   key=lambda k: (_layer_of(k).F, k))
+    picks = sorted(set(np.linspace(0, len(cands) - 1, min(n, len(cands))).round().astype(int)))
+    return plats, [_layer_of(cands[i]) for i in picks]
+
+
+def sweep_rows(ref: pd.DataFrame, platform: str, layer: Layer) -> pd.DataFrame:
+    """The reference rows of ``layer`` on ``platform``, sorted by M."""
+    m = (ref["platform"] == platform).to_numpy()
+    for c in LAYER_COLUMNS:
+        m = m & (ref[c].to_numpy() == getattr(layer, c))
+    return ref.loc[m].sort_values("M", kind="stable")
 
 
 def buffer_curves(layer: Layer, M_grid: np.ndarray, costs: dict) -> dict:
     """LB, OS, WS energy (model units) and DRAM traffic Q of ``layer`` at every M of ``M_grid`` (inf: no tile fits)."""
-    t = exact_table([layer] * len(M_grid), M_grid, costs)
+    t = layer_table([layer] * len(M_grid), M_grid, costs)
     out = {"M": np.asarray(M_grid, dtype=np.int64)}
     for b in ("lb", "os", "ws"):
         out[f"{b}_E"] = t[f"{b}_E"].to_numpy(dtype=float)
@@ -93,60 +94,83 @@ def _guide(ax, grid, y, label):
     ax.plot(mm, 0.5 * y[cap][0] * np.sqrt(m0 / mm), color="0.3", lw=0.8, ls=(0, (1, 1.5)), label=label)
 
 
-@register(NAME, "reference energy vs Buffer size M for chosen layers beside LB, OS, WS curves "
-                "(1/sqrt(M) regime and compulsory floor)")
+def _onchip_lb(rows: pd.DataFrame, layer: Layer, costs: dict) -> np.ndarray | None:
+    """LB DRAM traffic at each row's M_onchip (all on-chip words), or None without that column."""
+    if "M_onchip" not in rows.columns:
+        return None
+    mo = pd.to_numeric(rows["M_onchip"], errors="coerce").to_numpy(dtype=float)
+    out = np.full(len(rows), np.nan)
+    ok = np.isfinite(mo) & (mo > 0)
+    if ok.any():
+        out[ok] = layer_table([layer] * int(ok.sum()), mo[ok].astype(np.int64), costs)["lb_Q"].to_numpy(dtype=float)
+    return out if ok.any() else None
+
+
+@register(NAME, "DRAM traffic vs Buffer size M, one row per platform: reference sweep beside LB, OS, WS "
+                "(1/sqrt(M) regime, compulsory traffic, LB at M_onchip)")
 def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
-    sweeps = choose_sweeps(inputs.reference)
+    ref = inputs.reference
+    plats, layers = choose_sweeps(ref)
     notes = []
-    if not sweeps:
+    if not layers:
         notes.append(f"no Buffer sweep (a layer at >= {MIN_SWEEP} sizes M) in {inputs.source}: "
                      "bounds only, for fallback layers")
-        sweeps = [(None, l, None) for l in FALLBACK]
-    fig, axes = new_figure(PAGE_WIDTH, 4.6, 2, len(sweeps), sharex="col")
+        plats, layers = [None], list(FALLBACK)
+    nr, nc = len(plats), len(layers)
+    fig, axes = new_figure(PAGE_WIDTH, 0.6 + 1.75 * nr, nr, nc, sharex="col", sharey="col")
+    ref_M = np.unique(ref["M"].to_numpy(dtype=np.int64)) if plats[0] is not None else ()
     data = []
-    styles = {"lb": ("-", 1.4), "os": ("--", 1.0), "ws": ("-.", 1.0)}
-    for col, (plat, layer, rows) in enumerate(sweeps):
-        ax, qx = axes[0, col], axes[1, col]
-        ref_M = rows["M"].to_numpy() if rows is not None else ()
+    for col, layer in enumerate(layers):
         grid = dense_M(layer, ref_M)
         cur = buffer_curves(layer, grid, inputs.costs)
-        scale = pj_per_mac(rows, np.full(len(rows), layer.F)) if rows is not None else None
-        s = scale if scale is not None else 1.0
-        for b in ("lb", "os", "ws"):
-            ls, lw = styles[b]
-            for a, key, mult in ((ax, f"{b}_E", s), (qx, f"{b}_Q", 1.0)):
-                v = cur[key] * mult
-                ok = np.isfinite(v)
-                a.plot(grid[ok], v[ok], color=BOUND_COLORS[b], lw=lw, ls=ls, label=BOUND_LABELS[b])
-        # compulsory floor: the lower bound once the capacity term vanishes (largest M)
-        floor_E, floor_Q = cur["lb_E"][-1], cur["lb_Q"][-1]
-        ax.axhline(floor_E * s, color="0.5", lw=0.7, ls=":", label="compulsory floor")
-        qx.axhline(floor_Q, color="0.5", lw=0.7, ls=":", label="compulsory traffic")
-        _guide(qx, grid, cur["lb_Q"], "∝ 1/√M")
-        entry = {"platform": plat, "layer": layer, "scale": scale, **cur, "floor": floor_E, "floor_Q": floor_Q}
-        if rows is not None:
-            ax.scatter(rows["M"], rows["energy_pJ"], marker=BOUND_MARKERS["ref"], s=30, zorder=4,
-                       color=BOUND_COLORS["ref"], edgecolor="black", linewidth=0.3, label=f"reference ({plat})")
-            entry["ref_M"] = rows["M"].to_numpy()
-            entry["ref_E"] = rows["energy_pJ"].to_numpy(dtype=float)
-            if "dram_words" in rows.columns and rows["dram_words"].notna().any():
-                entry["ref_Q"] = rows["dram_words"].to_numpy(dtype=float)
-                qx.scatter(rows["M"], entry["ref_Q"], marker=BOUND_MARKERS["ref"], s=30, zorder=4,
-                           color=BOUND_COLORS["ref"], edgecolor="black", linewidth=0.3,
-                           label=f"reference ({plat})")
-            if scale is None:
-                notes.append(f"{plat}: no energy_mac_pJ column; bounds in model units beside pJ points")
-        data.append(entry)
-        for a in (ax, qx):
-            a.set_xscale("log", base=2)
-            a.set_yscale("log")
-            a.grid(True, which="major")
-        qx.set_xlabel("Buffer size M (words)")
-        ax.set_title(short_layer(layer.replace(name="")), loc="left", fontsize=7)  # names repeat the shape
-    sc = data[0]["scale"]
-    axes[0, 0].set_ylabel(f"energy ({energy_unit(sc)})" if sc is None else f"energy (pJ; bounds at {sc:.3g} pJ/MAC)")
-    axes[1, 0].set_ylabel("DRAM traffic Q (words)")
-    axes[0, 0].legend(loc="upper right")
-    axes[1, 0].legend(loc="upper right")
+        floor_E, floor_Q = cur["lb_E"][-1], cur["lb_Q"][-1]  # compulsory: the LB once M holds the layer
+        for row, plat in enumerate(plats):
+            ax = axes[row, col]
+            for b in ("lb", "os", "ws"):
+                ls, lw = _STYLES[b]
+                ok = np.isfinite(cur[f"{b}_Q"])
+                ax.plot(grid[ok], cur[f"{b}_Q"][ok], color=BOUND_COLORS[b], lw=lw, ls=ls,
+                        label=f"{BOUND_LABELS[b]} at M")
+            ax.axhline(floor_Q, color="0.6", lw=0.6, ls="-", zorder=1, label="compulsory traffic")
+            _guide(ax, grid, cur["lb_Q"], "∝ 1/√M")
+            entry = {"platform": plat, "layer": layer, **cur, "floor": floor_E, "floor_Q": floor_Q,
+                     "scale": None}
+            rows = sweep_rows(ref, plat, layer) if plat is not None else None
+            if rows is not None and len(rows):
+                entry["scale"] = pj_per_mac(rows, np.full(len(rows), layer.F))
+                entry["ref_M"] = rows["M"].to_numpy(dtype=np.int64)
+                entry["ref_E"] = rows["energy_pJ"].to_numpy(dtype=float)
+                if "dram_words" in rows.columns and rows["dram_words"].notna().any():
+                    entry["ref_Q"] = rows["dram_words"].to_numpy(dtype=float)
+                    entry["lb_Q_at_ref"] = layer_table([layer] * len(rows), entry["ref_M"],
+                                                       inputs.costs)["lb_Q"].to_numpy(dtype=float)
+                    entry["ref_below_lb"] = entry["ref_Q"] < entry["lb_Q_at_ref"]
+                    lbo = _onchip_lb(rows, layer, inputs.costs)
+                    if lbo is not None:
+                        entry["M_onchip"] = pd.to_numeric(rows["M_onchip"], errors="coerce").to_numpy(dtype=float)
+                        entry["lb_onchip_Q"] = lbo
+                        ok = np.isfinite(lbo)
+                        ax.plot(entry["ref_M"][ok], lbo[ok], color=BOUND_COLORS["lb"], lw=0.9,
+                                ls=(0, (4, 2)), marker="v", markersize=2.5, label="LB at M_onchip")
+                    ax.scatter(entry["ref_M"], entry["ref_Q"], marker=BOUND_MARKERS["ref"], s=28, zorder=4,
+                               color=BOUND_COLORS["ref"], edgecolor="black", linewidth=0.3,
+                               label="reference DRAM words")
+            data.append(entry)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.grid(True, which="major")
+            if row == 0:
+                ax.set_title(short_layer(layer.replace(name="")), loc="left", fontsize=7)
+            if row == nr - 1:
+                ax.set_xlabel("Buffer size M (words)")
+            if col == 0:
+                ax.set_ylabel(("" if plat is None else f"{plat}\n") + "DRAM traffic Q (words)")
+    # one legend for the figure, above the panels, with every kind of line that was drawn
+    seen = {}
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncols=min(7, len(seen)),
+               handlelength=2.2, columnspacing=1.2)
     paths = save(fig, out_dir, NAME)
-    return FigureResult(NAME, paths, {"layers": data}, notes=tuple(notes))
+    return FigureResult(NAME, paths, {"layers": data, "platforms": plats}, notes=tuple(notes))

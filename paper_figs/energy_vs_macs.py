@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paper_figs.common import exact_table
+from paper_figs.common import layer_table
 from paper_figs.registry import FigureInputs, FigureResult, register
 from paper_figs.style import BOUND_COLORS, BOUND_LABELS, BOUND_MARKERS, COLUMN_WIDTH, new_figure, place_labels, save
 
@@ -24,7 +24,7 @@ def network_totals(names: list[str], M: int, costs: dict) -> dict:
     from complexity.zoo import get_network
     F, W, lb, best = [], [], [], []
     for n in names:
-        t = exact_table(get_network(n), M, costs)
+        t = layer_table(get_network(n), M, costs)
         F.append(float(t["F"].sum()))
         W.append(float(t["W"].sum()))
         lb.append(float(t["lb_E"].sum()))

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 
 from complexity.layer import Layer
-from paper_figs.common import exact_table
+from paper_figs.common import layer_table
 from paper_figs.registry import FigureInputs, FigureResult, register
 from paper_figs.style import PAGE_WIDTH, new_figure, save
 
@@ -32,7 +32,7 @@ def gap_grid(layers_2d: list[list[Layer]], M: int, costs: dict) -> dict:
     """min(os_Q, ws_Q) / lb_Q for a 2-D list of layers (rows x cols), with the three Q arrays."""
     rows, cols = len(layers_2d), len(layers_2d[0])
     flat = [l for row in layers_2d for l in row]
-    t = exact_table(flat, M, costs)
+    t = layer_table(flat, M, costs)
     shape = (rows, cols)
     lb, os_, ws = (t[c].to_numpy(dtype=float).reshape(shape) for c in ("lb_Q", "os_Q", "ws_Q"))
     return {"lb_Q": lb, "os_Q": os_, "ws_Q": ws, "ratio": np.fmin(os_, ws) / lb}

@@ -16,13 +16,15 @@ import pandas as pd
 
 from complexity.layer import Layer
 from complexity.machine import Machine
-from paper_figs.common import LAYER_COLUMNS, energy_unit, exact_table, pj_per_mac
+from paper_figs.common import LAYER_COLUMNS, energy_unit, layer_table, pj_per_mac
 from paper_figs.registry import FigureInputs, FigureResult, register
 from paper_figs.style import BOUND_COLORS, BOUND_LABELS, BOUND_MARKERS, PAGE_WIDTH, new_figure, save
 
 NAME = "network_layers"
 #: Network drawn when the reference data hold none of the zoo networks.
 DEFAULT_NETWORK = "vgg16"
+#: Platform drawn when several hold the network's layers equally (the default costs eD, eB, eM are Eyeriss's).
+PREFERRED_PLATFORM = "eyeriss_like"
 
 
 def _norm(s) -> str:
@@ -60,7 +62,8 @@ def pick_network(ref: pd.DataFrame | None, names: list[str], wanted: str | None)
 
     ``wanted`` wins if given, else DEFAULT_NETWORK if the reference holds at least half
     of its layers, else the network with the largest share of its layers in the reference.  The platform is the
-    one whose rows at its most common Buffer size M match most of the network's layers.
+    one whose rows at its most common Buffer size M match most of the network's layers
+    (PREFERRED_PLATFORM on ties).
     """
     from complexity.zoo import get_network
     if wanted is not None and wanted not in names:
@@ -68,7 +71,10 @@ def pick_network(ref: pd.DataFrame | None, names: list[str], wanted: str | None)
     if ref is None or len(ref) == 0:
         return wanted or DEFAULT_NETWORK, None, None
     candidates = {}
-    for plat, rows in ref.groupby("platform", sort=True):
+    groups = dict(list(ref.groupby("platform", sort=True)))
+    # on equal shares the platform whose energy ratios the model's default costs follow wins
+    for plat in sorted(groups, key=lambda p: p != PREFERRED_PLATFORM):
+        rows = groups[plat]
         M = rows["M"].value_counts().index[0]  # the platform's usual Buffer size
         candidates[plat] = rows.loc[rows["M"] == M]
     best = {}  # network -> (share of its layers matched, platform)
@@ -94,7 +100,7 @@ def pick_network(ref: pd.DataFrame | None, names: list[str], wanted: str | None)
 
 def layer_energies(layers, M: int, costs: dict) -> dict:
     """Per layer: LB, OS, WS energies, and the best dataflow's DRAM/Buffer/MAC energy split."""
-    t = exact_table(layers, M, costs)
+    t = layer_table(layers, M, costs)
     mach = Machine(M=M, **costs)
     use_os = (t["os_E"] <= t["ws_E"]).to_numpy()
     Q = np.where(use_os, t["os_Q"], t["ws_Q"]).astype(float)
@@ -152,7 +158,7 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
         bx.bar(x, v, bottom=bottom, width=0.7, color=BOUND_COLORS[part], label=label,
                edgecolor="black", linewidth=0.2)
         bottom += v
-    bx.set_ylabel(f"energy ({energy_unit(scale)})")
+    bx.set_ylabel(f"energy ({energy_unit(scale)})" if scale is None else f"energy (pJ at\n{scale:.3g} pJ/MAC)")
     bx.set_title("(b) breakdown of the better dataflow per layer (letter above bar)", loc="left")
     for i in range(n):
         bx.text(x[i], bottom[i], d["best"][i][0], ha="center", va="bottom", fontsize=5)

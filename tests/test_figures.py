@@ -155,10 +155,38 @@ def test_energy_vs_buffer_uses_the_sweep_and_api_curves(tmp_path, reference):
         for b in ("os", "ws"):  # best tiles: more Buffer never costs more
             v = e[f"{b}_E"][np.isfinite(e[f"{b}_E"])]
             assert v.size > 10 and np.all(np.diff(v) <= 1e-9 * v[:-1])
+        # reference points under the LB at their own M are flagged (other on-chip memories, docs/figures.md)
+        lb_ref = np.array([lower_bound(e["layer"], Machine(M=int(m))).Q for m in e["ref_M"]])
+        np.testing.assert_array_equal(e["lb_Q_at_ref"], lb_ref)
+        np.testing.assert_array_equal(e["ref_below_lb"], e["ref_Q"] < lb_ref)
+        assert "lb_onchip_Q" not in e  # no M_onchip column in this reference
         # the floor is the compulsory energy, reached by the LB at the largest M
         assert e["floor"] == e["lb_E"][-1]
         assert np.all(np.diff(e["lb_E"]) <= 1e-9 * e["lb_E"][:-1])  # more Buffer never raises the bound
         assert e["M"].min() <= 16 and e["M"].max() >= 4 * (e["layer"].X + e["layer"].W + e["layer"].Y)
+
+
+def test_energy_vs_buffer_one_row_per_platform_and_lb_at_m_onchip(tmp_path, reference):
+    _, ref = reference
+    alpha = ref.loc[ref["platform"] == "alpha"]
+    swept = alpha.groupby(list(LAYER_COLUMNS))["M"].transform("nunique") >= 4
+    gamma = alpha.loc[swept].assign(platform="gamma", M_onchip=lambda r: r["M"] + 5000)
+    two = pd.concat([ref, gamma], ignore_index=True)
+    res = make_figure("energy_vs_buffer", tmp_path, FigureInputs(reference=two))
+    _check_files(res, "energy_vs_buffer")
+    assert res.data["platforms"] == ["alpha", "gamma"]
+    layers = res.data["layers"]
+    assert len(layers) == 4 and [e["platform"] for e in layers] == ["alpha", "gamma"] * 2
+    assert layers[0]["layer"] == layers[1]["layer"] != layers[2]["layer"]  # same layers in every row
+    assert layers[0]["layer"].F < layers[2]["layer"].F  # columns ordered by MACs
+    for e in layers:
+        if e["platform"] == "alpha":  # no M_onchip on alpha's rows
+            assert np.isnan(e.get("lb_onchip_Q", np.array([np.nan]))).all()
+            continue
+        np.testing.assert_array_equal(e["M_onchip"], e["ref_M"] + 5000)
+        want = [lower_bound(e["layer"], Machine(M=int(m) + 5000)).Q for m in e["ref_M"]]
+        np.testing.assert_array_equal(e["lb_onchip_Q"], want)
+        assert np.all(e["lb_onchip_Q"] <= e["lb_Q_at_ref"])  # more on-chip words never raise the bound
 
 
 def test_energy_vs_buffer_without_sweep_draws_fallback_layers(tmp_path, monkeypatch):
@@ -206,6 +234,15 @@ def test_network_layers_bars_and_breakdown(tmp_path, reference):
     rows = ref.loc[ref["network"] == "alexnet"].set_index("layer_name")
     np.testing.assert_array_equal(d["ref_E"], rows.loc[[l.name for l in layers], "energy_pJ"].to_numpy())
     assert d["scale"] == pytest.approx(PJ_PER_MAC)
+
+
+def test_network_layers_prefers_eyeriss_on_equal_match(tmp_path, reference):
+    _, ref = reference
+    copy = ref.loc[ref["network"] == "alexnet"].assign(platform="eyeriss_like", energy_pJ=lambda r: 2 * r["energy_pJ"])
+    res = make_figure("network_layers", tmp_path, FigureInputs(reference=pd.concat([ref, copy], ignore_index=True)))
+    d = res.data
+    assert (d["network"], d["platform"], d["M"]) == ("alexnet", "eyeriss_like", 8192)
+    np.testing.assert_array_equal(d["ref_E"], copy.set_index("layer_name").loc[d["names"], "energy_pJ"].to_numpy())
 
 
 def test_network_layers_without_reference(tmp_path):
