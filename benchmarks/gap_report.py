@@ -54,7 +54,6 @@ def main(argv=None) -> int:
         with open(args.csv, "w", newline="") as fh:
             wr = csv.DictWriter(fh, fieldnames=list(rs[0]))
             wr.writeheader(); wr.writerows(rs)
-    bar = "|" if args.markdown else " "
     print(f"# gap = min(OS, WS) / LB on Q; {len(rs)} (network, M, layer) rows in {dt:.1f} s; "
           f"'few filters' = M >= {FEW_FILTERS} filters of one group")
     head = ["network", "M", "layers", "median", "max", "few-filter layers", "median", "max"]

@@ -34,15 +34,7 @@ def run_os(layer: Layer, tiles, M: int, x: np.ndarray, w: np.ndarray) -> tuple[n
     """
     L = layer
     t: OSTiles = _as_tiles(tiles).check(L)
-    if x.shape != (L.b, L.c, L.h, L.w):
-        raise ValueError(f"x has shape {x.shape}, expected {(L.b, L.c, L.h, L.w)}")
-    if w.shape != (L.d, L.cg, L.kh, L.kw):
-        raise ValueError(f"w has shape {w.shape}, expected {(L.d, L.cg, L.kh, L.kw)}")
-    dram = {("X", n, ci, i, j): float(x[n, ci, i, j]) for n in range(L.b) for ci in range(L.c)
-            for i in range(L.h) for j in range(L.w)}
-    dram.update({("W", o, ci, r, s): float(w[o, ci, r, s]) for o in range(L.d) for ci in range(L.cg)
-                 for r in range(L.kh) for s in range(L.kw)})
-    mach = TwoLevelMachine(M, dram)
+    mach = TwoLevelMachine.for_layer(L, M, x, w)
     nh, nw, cg, dg = L.nh, L.nw, L.cg, L.dg
     for grp in range(L.groups):                                   # groups: one after another
         for n0 in range(0, L.b, t.Bt):                            # batch tiles
@@ -75,13 +67,7 @@ def run_os(layer: Layer, tiles, M: int, x: np.ndarray, w: np.ndarray) -> tuple[n
                                 for i in I:
                                     for j in J:
                                         mach.store(("Y", n, o, i, j))
-    y = np.empty((L.b, L.d, nh, nw))
-    for n in range(L.b):
-        for o in range(L.d):
-            for i in range(nh):
-                for j in range(nw):
-                    y[n, o, i, j] = mach.dram[("Y", n, o, i, j)]
-    return y, mach.counts()
+    return mach.output(L), mach.counts()
 
 
 def _macs(mach, L, batch, filt, I, J, cbase, chans) -> None:

@@ -30,16 +30,8 @@ def run_ws(layer: Layer, tiles: WSTiles, M: int, x: np.ndarray, w: np.ndarray) -
     L = layer
     tiles.check(L)
     D, C = int(tiles.D), int(tiles.C)
-    if x.shape != (L.b, L.c, L.h, L.w):
-        raise ValueError(f"x has shape {x.shape}, expected {(L.b, L.c, L.h, L.w)}")
-    if w.shape != (L.d, L.cg, L.kh, L.kw):
-        raise ValueError(f"w has shape {w.shape}, expected {(L.d, L.cg, L.kh, L.kw)}")
     nh, nw, cg, dg = L.nh, L.nw, L.cg, L.dg
-    dram = {("X", n, ci, i, j): float(x[n, ci, i, j])
-            for n in range(L.b) for ci in range(L.c) for i in range(L.h) for j in range(L.w)}
-    dram.update({("W", o, ci, r, s): float(w[o, ci, r, s])
-                 for o in range(L.d) for ci in range(cg) for r in range(L.kh) for s in range(L.kw)})
-    m = TwoLevelMachine(M, dram)
+    m = TwoLevelMachine.for_layer(L, M, x, w)
 
     # used columns: read by some output column's window (padding and skipped columns never loaded)
     used_cols = sorted({col for j in range(nw) for col in _window(j, L.sw, L.pw, L.kw, L.w)})
@@ -89,10 +81,4 @@ def run_ws(layer: Layer, tiles: WSTiles, M: int, x: np.ndarray, w: np.ndarray) -
                                 m.evict(("X", n, grp * cg + ci, r, col))
                 for k in wkeys:
                     m.evict(k)
-    y = np.empty((L.b, L.d, nh, nw))
-    for n in range(L.b):
-        for o in range(L.d):
-            for i in range(nh):
-                for j in range(nw):
-                    y[n, o, i, j] = m.dram[("Y", n, o, i, j)]
-    return y, m.counts()
+    return m.output(L), m.counts()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 __all__ = ["BufferOverflow", "ModelViolation", "Counts", "TwoLevelMachine"]
 
 
@@ -119,3 +121,26 @@ class TwoLevelMachine:
 
     def counts(self) -> Counts:
         return Counts(loads=self.loads, stores=self.stores, A=self.A, F=self.F, peak=self.peak)
+
+    @classmethod
+    def for_layer(cls, layer, M: int, x: np.ndarray, w: np.ndarray) -> "TwoLevelMachine":
+        """A machine whose DRAM holds the layer's inputs x (b, c, h, w) and weights w (d, c/g, kh, kw)."""
+        L = layer
+        if x.shape != (L.b, L.c, L.h, L.w):
+            raise ValueError(f"x has shape {x.shape}, expected {(L.b, L.c, L.h, L.w)}")
+        if w.shape != (L.d, L.cg, L.kh, L.kw):
+            raise ValueError(f"w has shape {w.shape}, expected {(L.d, L.cg, L.kh, L.kw)}")
+        dram = {("X",) + idx: float(v) for idx, v in np.ndenumerate(x)}
+        dram.update({("W",) + idx: float(v) for idx, v in np.ndenumerate(w)})
+        return cls(M, dram)
+
+    def output(self, layer) -> np.ndarray:
+        """The output tensor (b, d, nh, nw) as DRAM holds it; a missing output is a model violation."""
+        L = layer
+        y = np.empty((L.b, L.d, L.nh, L.nw))
+        for idx in np.ndindex(y.shape):
+            key = ("Y",) + idx
+            if key not in self.dram:
+                raise ModelViolation(f"output {key!r} was never stored to DRAM")
+            y[idx] = self.dram[key]
+        return y

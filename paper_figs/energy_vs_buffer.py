@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from complexity.layer import Layer
-from paper_figs.common import LAYER_COLUMNS, layer_table, pj_per_mac, short_layer, words_label
+from paper_figs.common import LAYER_COLUMNS, layer_table, pj_per_mac, short_layer
 from paper_figs.registry import FigureInputs, FigureResult, register
 from paper_figs.style import BOUND_COLORS, BOUND_LABELS, BOUND_MARKERS, PAGE_WIDTH, new_figure, save
 

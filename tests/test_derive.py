@@ -11,7 +11,6 @@ import json
 import random
 import re
 
-import pytest
 import sympy as sp
 
 from bounds import symbols as S

@@ -17,7 +17,7 @@ import pytest
 import sympy as sp
 
 from bounds import symbols as sy
-from bounds.lower_bound import (M_MIN, S_FACTORS, lb_expressions, lower_bound, lower_bound_np,
+from bounds.lower_bound import (M_MIN, lb_expressions, lower_bound, lower_bound_np,
                                 real_taps_1d_expr, real_taps_1d_np, used_inputs_1d_expr,
                                 used_inputs_1d_np)
 from bounds.machine_sim import TwoLevelMachine

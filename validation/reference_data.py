@@ -17,7 +17,7 @@ import pandas as pd
 from complexity.layer import Layer, LayerError
 
 __all__ = ["REQUIRED_COLUMNS", "OPTIONAL_COLUMNS", "LAYER_COLUMNS", "ReferenceDataError",
-           "read_reference_csv", "validate_reference_frame", "write_reference_csv",
+           "read_csv_file", "read_reference_csv", "validate_reference_frame", "write_reference_csv",
            "bundled_reference_path", "load_bundled", "layers_of"]
 
 #: Layer shape columns, named as the fields of complexity.layer.Layer.
@@ -77,16 +77,20 @@ def validate_reference_frame(df: pd.DataFrame, source: str = "reference data") -
     return out
 
 
-def read_reference_csv(path: str | Path) -> pd.DataFrame:
-    """Read and check a reference-energy CSV (see REQUIRED_COLUMNS / OPTIONAL_COLUMNS)."""
+def read_csv_file(path: str | Path) -> pd.DataFrame:
+    """Read any CSV file ('#' starts a comment), failing with one line if it is missing or unreadable."""
     p = Path(path)
     if not p.is_file():
         raise ReferenceDataError(f"{p}: no such file")
     try:
-        df = pd.read_csv(p, comment="#")
+        return pd.read_csv(p, comment="#")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ReferenceDataError(f"{p}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
-    return validate_reference_frame(df, source=str(p))
+
+
+def read_reference_csv(path: str | Path) -> pd.DataFrame:
+    """Read and check a reference-energy CSV (see REQUIRED_COLUMNS / OPTIONAL_COLUMNS)."""
+    return validate_reference_frame(read_csv_file(path), source=str(path))
 
 
 def write_reference_csv(df: pd.DataFrame, path: str | Path) -> Path:

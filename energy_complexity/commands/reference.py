@@ -111,15 +111,13 @@ def _buffer_sizes(text: str | None) -> list[int | None]:
 
 
 def _layers_from_csv(path: str) -> list[tuple[str, object]]:
-    import pandas as pd
     from complexity.layer import Layer, LayerError
+    from validation.reference_data import ReferenceDataError, read_csv_file
     p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"--csv: {p}: no such file")
     try:
-        df = pd.read_csv(p, comment="#")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise CLIError(f"--csv: {p}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+        df = read_csv_file(p)
+    except ReferenceDataError as exc:
+        raise CLIError(f"--csv: {exc}") from None
     if not {"c", "d"} <= set(df.columns):
         raise CLIError(f"--csv: {p}: needs at least the columns c and d (and optionally b, h, w, hw, kh, kw, "
                        "k, sh, sw, stride, ph, pw, pad, groups, name)")
