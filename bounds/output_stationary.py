@@ -22,6 +22,7 @@ import sympy as sp
 from bounds import symbols as S
 from bounds.named_forms import IDENTITY, Namer
 from bounds.named_forms import defined_symbol as namer_symbol
+from bounds.ops import FloatOps, IntOps
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
@@ -72,7 +73,7 @@ class OSTiles:
 
 
 # ----------------------------------------------------------------------------------------
-# The formulas, written once over an "ops" backend (sympy or exact integer numpy).
+# The formulas, written once over an "ops" backend (sympy here; numeric ones in bounds/ops.py).
 # ----------------------------------------------------------------------------------------
 class _SymOps:
     name = staticmethod(IDENTITY.name)
@@ -98,45 +99,6 @@ class _SymOps:
     @staticmethod
     def exact(a, b):  # a / b, known to be an integer
         return a / b
-
-
-class _FloatOps:
-    """float64 numpy: exact for integers below 2**53 (docs/dataflow_os.md, section 8)."""
-    name = staticmethod(IDENTITY.name)
-    func = staticmethod(IDENTITY.func)
-    min = staticmethod(np.minimum)
-    max = staticmethod(np.maximum)
-
-    @staticmethod
-    def cdiv(a, b):
-        return np.ceil(a / b)
-
-    @staticmethod
-    def fdiv(a, b):
-        return np.floor(a / b)
-
-    @staticmethod
-    def exact(a, b):
-        return a / b
-
-
-class _IntOps:
-    name = staticmethod(IDENTITY.name)
-    func = staticmethod(IDENTITY.func)
-    min = staticmethod(np.minimum)
-    max = staticmethod(np.maximum)
-
-    @staticmethod
-    def cdiv(a, b):
-        return -((-a) // b)
-
-    @staticmethod
-    def fdiv(a, b):
-        return a // b
-
-    @staticmethod
-    def exact(a, b):
-        return a // b
 
 
 class _NamedSymOps(_SymOps):
@@ -309,7 +271,7 @@ def _as_tiles(tiles) -> OSTiles:
 def os_parts(layer: Layer, tiles) -> dict:
     """All exact integer quantities of ``_os_forms`` (Q, A, F, footprint, loads_X, loads_W, stores, ...)."""
     t = _as_tiles(tiles).check(layer)
-    f = _os_forms(_IntOps, _layer_dict(layer), _tile_dict(t))
+    f = _os_forms(IntOps, _layer_dict(layer), _tile_dict(t))
     return {k: int(v) for k, v in f.items()}
 
 
@@ -339,7 +301,7 @@ def _pareto_axis(n, k, s, p, o) -> dict:
     T can never be needed by the exhaustive minimum (docs/dataflow_os.md, section 7).
     """
     T = np.arange(1, o + 1, dtype=np.int64)
-    a = _axis(_IntOps, np.int64(n), np.int64(k), np.int64(s), np.int64(p), T)
+    a = _axis(IntOps, np.int64(n), np.int64(k), np.int64(s), np.int64(p), T)
     keys = ("N", "R", "thF", "RF", "thL", "RL")
     V = np.stack([np.broadcast_to(a[q], T.shape) for q in keys], axis=1)
     # remove exact duplicates first (keep smallest T), then strictly dominated rows
@@ -382,7 +344,7 @@ def _search(layer: Layer, M: int):
         room = M - D * k2
         if room <= 0:
             break
-        phi = _peak_term(_IntOps, D, 1, H, Wd)
+        phi = _peak_term(IntOps, D, 1, H, Wd)
         bt = np.minimum(room // phi, L.b)
         ok = bt >= 1
         if not ok.any():
@@ -527,14 +489,14 @@ def _best_chunk(L: dict, M: np.ndarray) -> dict:
     miss = np.flatnonzero(~fit)
     if miss.size:                                 # exact smallest tile where nothing else fits
         one = np.ones(miss.size)
-        fp1 = _peak_term(_FloatOps, 1.0, 1.0, _axis(_FloatOps, h[miss], kh[miss], sh[miss], ph[miss], one),
-                         _axis(_FloatOps, w[miss], kw[miss], sw[miss], pw[miss], one)) + k2[miss]
+        fp1 = _peak_term(FloatOps, 1.0, 1.0, _axis(FloatOps, h[miss], kh[miss], sh[miss], ph[miss], one),
+                         _axis(FloatOps, w[miss], kw[miss], sw[miss], pw[miss], one)) + k2[miss]
         use = miss[fp1 <= M[miss]]
         for v in (Bt, D, Th, Tw):
             v[use] = 1.0
         fit[use] = True
-    eh = _axis(_FloatOps, h, kh, sh, ph, Th, peak=False)
-    ew = _axis(_FloatOps, w, kw, sw, pw, Tw, peak=False)
+    eh = _axis(FloatOps, h, kh, sh, ph, Th, peak=False)
+    ew = _axis(FloatOps, w, kw, sw, pw, Tw, peak=False)
     Y = b * d * oh * ow
     F = Y * (c / g) * k2
     Q = Y + np.ceil(b / Bt) * eh["N"] * ew["N"] * Wn + np.ceil(dg / D) * b * c * eh["R"] * ew["R"]

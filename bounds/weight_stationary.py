@@ -14,7 +14,7 @@ expressions, the exact Python-int counts and the vectorized numpy arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache, reduce
+from functools import lru_cache
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,6 +22,7 @@ import sympy as sp
 
 from bounds import symbols as S
 from bounds.named_forms import IDENTITY, Namer, full_values
+from bounds.ops import FloatOps, IntOps, PyIntOps
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
@@ -54,21 +55,10 @@ class WSTiles:
 
 # ----- the formulas, written once --------------------------------------------------
 
-def _py_ops():
-    return SimpleNamespace(fdiv=lambda a, b: a // b, cdiv=lambda a, b: -(-a // b), div=lambda a, b: a // b,
-                           mn=lambda *a: min(a), mx=lambda *a: max(a), sqrt=lambda x: x ** 0.5, name=IDENTITY.name)
-
-
-def _np_ops():
-    return SimpleNamespace(fdiv=np.floor_divide, cdiv=lambda a, b: -np.floor_divide(-a, b),
-                           div=np.floor_divide, mn=lambda *a: reduce(np.minimum, a),
-                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt, name=IDENTITY.name)
-
-
 def _sp_ops(namer=IDENTITY):
     """Sympy operations; with a Namer the named quantities stay symbols (the readable forms)."""
     return SimpleNamespace(fdiv=lambda a, b: sp.floor(a / b), cdiv=lambda a, b: sp.ceiling(a / b),
-                           div=lambda a, b: a / b, mn=sp.Min, mx=sp.Max, sqrt=sp.sqrt, name=namer.name)
+                           exact=lambda a, b: a / b, min=sp.Min, max=sp.Max, name=namer.name)
 
 
 def _axis(n, k, s, p, o, ax="h"):
@@ -81,15 +71,15 @@ def _axis(n, k, s, p, o, ax="h"):
     ``ax`` suffixes the names of the readable forms (n_h, u_h, i^win_h, R^win_h).
     """
     m = o.name(f"n_{ax}", o.fdiv(n + 2 * p - k, s) + 1)
-    u = o.name(f"u_{ax}", (m - 1) * o.mn(s, k) + k - p - o.mx(0, (m - 1) * s - p + k - n))
-    i1 = o.name(f"i^win_{ax}", o.mn(m - 1, o.fdiv(n - o.mn(n, k) + p, s)))
-    i2 = o.mn(m - 1, i1 + 1)
+    u = o.name(f"u_{ax}", (m - 1) * o.min(s, k) + k - p - o.max(0, (m - 1) * s - p + k - n))
+    i1 = o.name(f"i^win_{ax}", o.min(m - 1, o.fdiv(n - o.min(n, k) + p, s)))
+    i2 = o.min(m - 1, i1 + 1)
 
     def real(i):
         a = i * s - p
-        return o.mn(n, k, n - a, a + k)
+        return o.min(n, k, n - a, a + k)
 
-    return m, u, o.name(f"R^win_{ax}", o.mx(real(i1), real(i2)))
+    return m, u, o.name(f"R^win_{ax}", o.max(real(i1), real(i2)))
 
 
 def _formulas(L, D, C, o):
@@ -98,7 +88,7 @@ def _formulas(L, D, C, o):
     kh, kw = L["kh"], L["kw"]
     nh, uh, Rh = _axis(L["h"], kh, L["sh"], L["ph"], o, "h")
     nw, uw, _ = _axis(L["w"], kw, L["sw"], L["pw"], o, "w")
-    cg, dg = o.name("c_g", o.div(c, g)), o.name("d_g", o.div(d, g))
+    cg, dg = o.name("c_g", o.exact(c, g)), o.name("d_g", o.exact(d, g))
     Y = o.name("Y", b * d * nh * nw)
     W = o.name("W", d * cg * kh * kw)
     F = o.name("F", Y * cg * kh * kw)
@@ -190,14 +180,14 @@ def _layer_ints(layer: Layer) -> dict:
 
 def ws_axis_terms(layer: Layer) -> dict:
     """Window rows R (max real input rows of one output row's window) and used width, exactly."""
-    f = _formulas(_layer_ints(layer), 1, 1, _py_ops())
+    f = _formulas(_layer_ints(layer), 1, 1, PyIntOps)
     return {"window_rows": f["window_rows"], "used_width": f["used_width"]}
 
 
 def ws_parts(layer: Layer, tiles: WSTiles) -> dict:
     """All exact WS counts (Python ints) for ``layer`` and ``tiles``."""
     tiles.check(layer)
-    return _formulas(_layer_ints(layer), int(tiles.D), int(tiles.C), _py_ops())
+    return _formulas(_layer_ints(layer), int(tiles.D), int(tiles.C), PyIntOps)
 
 
 def ws_counts(layer: Layer, tiles: WSTiles) -> tuple[int, int, int]:
@@ -233,7 +223,7 @@ def _best_exhaustive(layer: Layer, M: int):
     L = _layer_ints(layer)
     Ds = _distinct_blocks(layer.dg)[:, None]
     Cs = _distinct_blocks(layer.cg)[None, :]
-    f = _formulas(L, Ds, Cs, _np_ops())
+    f = _formulas(L, Ds, Cs, IntOps)
     fp = np.broadcast_to(f["footprint"], (Ds.size, Cs.size))
     ok = fp <= M
     if not ok.any():
@@ -269,13 +259,6 @@ def ws_best(layer: Layer, machine, exhaustive: bool = True) -> Cost:
 
 # ----- vectorized over many layers -------------------------------------------------
 
-def _float_ops():
-    """Exact integer arithmetic on float64 arrays: floor(a/b) of integers below 2**52 is exact."""
-    return SimpleNamespace(fdiv=lambda a, b: np.floor(a / b), cdiv=lambda a, b: np.ceil(a / b),
-                           div=lambda a, b: a / b, mn=lambda *a: reduce(np.minimum, a),
-                           mx=lambda *a: reduce(np.maximum, a), sqrt=np.sqrt, name=IDENTITY.name)
-
-
 _CHUNK = 1 << 14
 
 
@@ -305,7 +288,7 @@ def _ws_best_chunk(P: dict, M: np.ndarray) -> dict:
     L = {k: np.asarray(P[k], dtype=np.float64) for k in LAYER_FIELDS}
     # a Buffer beyond 2**52 words only matters for absurd layers; clipping keeps floats exact
     Mp = np.minimum(np.asarray(M, dtype=np.int64), 1 << 52).astype(np.float64) - 1
-    o = _float_ops()
+    o = FloatOps
     g, kh, kw = L["groups"], L["kh"], L["kw"]
     cg, dg = L["c"] / g, L["d"] / g
     nh, uh, Rh = _axis(L["h"], kh, L["sh"], L["ph"], o)
