@@ -89,6 +89,11 @@ class LevelStats:
     computes: int | None = None
     technology: str | None = None
     loops: tuple[str, ...] = ()
+    size: int | None = None              # SPECS "Size": words per instance (None: "-", unbounded)
+    word_bits: int | None = None         # SPECS "Word bits"
+    block_size: int | None = None        # SPECS "Block size": words per vector access
+    vector_access_energy_pJ: float | None = None  # SPECS "Vector access energy" (storage levels)
+    compute_energy_pJ: float | None = None        # SPECS "Compute energy" (the arithmetic level)
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,17 @@ def _parse_level(index: int, block: list[str], source: str) -> LevelStats:
         raise ValueError(f"{source}: {where}: missing its STATS part")
     cycles = _integer(_require(stats, "Cycles", where, source), f"{where}: Cycles", source)
     instances = _integer(specs["Instances"], f"{where}: Instances", source) if "Instances" in specs else 1
+
+    def spec_int(key):
+        v = specs.get(key)
+        return None if v is None or v.strip() in ("", "-") else _integer(v, f"{where}: {key}", source)
+
+    def spec_energy(key):
+        v = specs.get(key)
+        return None if v is None or v.strip() in ("", "-") else _energy_pJ(v, f"{where}: {key}", source)
+    spec = dict(size=spec_int("Size"), word_bits=spec_int("Word bits"), block_size=spec_int("Block size"),
+                vector_access_energy_pJ=spec_energy("Vector access energy"),
+                compute_energy_pJ=spec_energy("Compute energy"))
     if "Computes (total)" in stats:  # the arithmetic level
         return LevelStats(
             index=index, name=name, kind="arithmetic",
@@ -263,7 +279,7 @@ def _parse_level(index: int, block: list[str], source: str) -> LevelStats:
             utilized_instances=_integer(_require(stats, "Utilized instances", where, source),
                                         f"{where}: Utilized instances", source),
             computes=_integer(stats["Computes (total)"], f"{where}: Computes (total)", source),
-            loops=tuple(loops))
+            loops=tuple(loops), **spec)
     dataspaces, energy = {}, 0.0
     for ds, kv in spaces.items():
         w = f"{where}, {ds}"
@@ -288,7 +304,7 @@ def _parse_level(index: int, block: list[str], source: str) -> LevelStats:
                       instances=instances,
                       utilized_instances=max((ds.instances for ds in dataspaces.values()), default=0),
                       dataspaces=dataspaces,
-                      technology=specs.get("Technology"), loops=tuple(loops))
+                      technology=specs.get("Technology"), loops=tuple(loops), **spec)
 
 
 def _network_energy(lines: list[str], source: str) -> float:
