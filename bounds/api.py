@@ -8,7 +8,7 @@ is in docs/theory.md; the dataflows in docs/dataflow_os.md and docs/dataflow_ws.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from complexity.layer import Layer
 from complexity.machine import Machine
 
 __all__ = ["LayerBounds", "NetworkBounds", "evaluate", "evaluate_network", "evaluate_table",
-           "TABLE_COLUMNS"]
+           "TABLE_COLUMNS", "TOTALS_DEFINITION"]
 
 #: Columns that evaluate_table adds to its input.
 TABLE_COLUMNS = ("F", "X", "W", "Y", "X_used", "lb_Q", "lb_A", "lb_E", "os_Q", "os_A", "os_E",
@@ -33,38 +33,104 @@ def _costs(c: Cost) -> dict:
     return {"Q": int(c.Q), "A": int(c.A), "F": int(c.F), "E": float(c.E)}
 
 
+#: The dataflows ``evaluate`` searches, in the order of the JSON and of the frames.
+DATAFLOWS = ("os", "ws")
+#: Keys of each dataflow's ``Cost.tiles``; the frame columns are ``f"{dataflow}_tile_{key}"``.
+TILE_KEYS = {"os": ("b", "d", "th", "tw", "c"), "ws": ("d", "c")}
+
+#: How NetworkBounds totals are formed (also in its JSON, key "totals_definition").
+TOTALS_DEFINITION = ("every total is the sum over the layers of that layer's value; 'best' takes, per layer, "
+                     "the feasible dataflow of lower energy (OS on ties) and uses that same choice for Q, A, F "
+                     "and E; a dataflow's total is null when it is infeasible on some layer; gap_Q and gap_E "
+                     "are the 'best' totals over the 'lower_bound' totals")
+
+_COST_KEYS = ("Q", "A", "F", "E")
+
+
+def _json_float(x: float):
+    """A float for JSON: nan and inf become None (JSON has neither)."""
+    return float(x) if np.isfinite(x) else None
+
+
+def _fmt(v) -> str:
+    """A count with thousands separators, or '-' for a missing one."""
+    return "-" if v is None else f"{int(v):,}"
+
+
+def _frame(rows: list[dict]):
+    """A DataFrame of ``rows`` whose integer-valued columns stay integer (nullable Int64 when some are missing)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    for col in df.columns:
+        raw = [r.get(col) for r in rows]
+        vals = [v for v in raw if v is not None]
+        if vals and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals):
+            try:
+                df[col] = pd.array(raw, dtype="Int64")
+            except (OverflowError, TypeError, ValueError):  # beyond int64: keep the exact Python ints
+                df[col] = pd.Series(raw, index=df.index, dtype=object)
+    return df
+
+
+def _html(title: str, frame) -> str:
+    """Notebook HTML: a bold one-line summary above the table."""
+    from html import escape
+    return f"<div><p><b>{escape(title)}</b></p>{frame.to_html(index=False, na_rep='-', max_rows=40)}</div>"
+
+
 @dataclass(frozen=True)
 class LayerBounds:
-    """The lower bound and the best OS and WS tilings of one layer on one machine."""
+    """The lower bound and the best OS and WS tilings of one layer on one machine.
+
+    ``os`` / ``ws`` is None when no tile of that dataflow fits in M; ``infeasible`` then
+    maps the dataflow's name to a one-line reason (it is {} when both fit).  ``best``,
+    ``best_name``, ``gap`` and ``gap_E`` use the feasible dataflows only; when neither
+    fits, ``best`` and ``best_name`` are None and both gaps are nan.
+    """
 
     layer: Layer
     machine: Machine
     lower_bound: Cost
-    os: Cost
-    ws: Cost
+    os: Cost | None
+    ws: Cost | None
+    infeasible: dict = field(default_factory=dict)
+
+    def _feasible(self) -> list[tuple[str, Cost]]:
+        return [(n, c) for n, c in (("os", self.os), ("ws", self.ws)) if c is not None]
 
     @property
-    def best_name(self) -> str:
-        """"os" or "ws": the dataflow with the lower energy (OS on ties)."""
-        return "os" if self.os.E <= self.ws.E else "ws"
+    def best_name(self) -> str | None:
+        """"os" or "ws": the feasible dataflow with the lower energy (OS on ties); None when neither fits."""
+        feas = self._feasible()
+        if not feas:
+            return None
+        return min(feas, key=lambda nc: nc[1].E)[0]  # min keeps the first (OS) on ties
 
     @property
-    def best(self) -> Cost:
-        """The cheaper dataflow (by energy)."""
-        return self.os if self.best_name == "os" else self.ws
+    def best(self) -> Cost | None:
+        """The cheaper feasible dataflow (by energy), or None when neither fits."""
+        name = self.best_name
+        return None if name is None else getattr(self, name)
 
     @property
     def gap(self) -> float:
-        """min(OS, WS) / LB on DRAM traffic Q (>= 1)."""
-        return min(self.os.Q, self.ws.Q) / self.lower_bound.Q
+        """min Q over the feasible dataflows / LB Q (>= 1); nan when neither fits."""
+        feas = self._feasible()
+        return min(c.Q for _, c in feas) / self.lower_bound.Q if feas else float("nan")
 
     @property
     def gap_E(self) -> float:
-        """best energy / lower-bound energy (>= 1)."""
-        return self.best.E / self.lower_bound.E
+        """best energy / lower-bound energy (>= 1); nan when neither dataflow fits."""
+        best = self.best
+        return best.E / self.lower_bound.E if best is not None else float("nan")
 
     def to_json(self) -> dict:
-        """Keys: layer, machine, F, sizes {X, W, Y, X_used}, lower_bound, os, ws, best, gap_Q, gap_E (+ name)."""
+        """Keys: layer, machine, F, sizes {X, W, Y, X_used}, lower_bound, os, ws, best, gap_Q, gap_E (+ name).
+
+        An infeasible dataflow is null, and then the key "infeasible" maps it to its reason;
+        best and the gaps are null when neither dataflow fits.
+        """
         L = self.layer
         out: dict = {}
         if L.name:
@@ -75,44 +141,175 @@ class LayerBounds:
         out["F"] = L.F
         out["sizes"] = {"X": L.X, "W": L.W, "Y": L.Y, "X_used": L.X_used}
         out["lower_bound"] = self.lower_bound.to_json()
-        out["os"] = self.os.to_json()
-        out["ws"] = self.ws.to_json()
+        out["os"] = None if self.os is None else self.os.to_json()
+        out["ws"] = None if self.ws is None else self.ws.to_json()
         out["best"] = self.best_name
-        out["gap_Q"] = self.gap
-        out["gap_E"] = self.gap_E
+        out["gap_Q"] = _json_float(self.gap)
+        out["gap_E"] = _json_float(self.gap_E)
+        if self.infeasible:
+            out["infeasible"] = dict(self.infeasible)
         return out
+
+    def row(self) -> dict:
+        """One flat row: name, layer fields, M, F, lb_/os_/ws_/min_ Q A E, the tiles, best, gaps, infeasible.
+
+        Tiles are the columns ``os_tile_b ... os_tile_c``, ``ws_tile_d``, ``ws_tile_c``; a
+        missing (infeasible) value is None.  ``min_*`` is the best dataflow's cost.
+        """
+        L = self.layer
+        row: dict = {"name": L.name, **{f: getattr(L, f) for f in _FIELDS}, "M": self.machine.M, "F": L.F}
+        for key, c in (("lb", self.lower_bound), ("os", self.os), ("ws", self.ws), ("min", self.best)):
+            for x in ("Q", "A", "E"):
+                row[f"{key}_{x}"] = None if c is None else (float(c.E) if x == "E" else int(getattr(c, x)))
+            if key in TILE_KEYS:
+                for t in TILE_KEYS[key]:
+                    row[f"{key}_tile_{t}"] = None if c is None else int(c.tiles[t])
+        row["best"] = self.best_name
+        row["gap_Q"], row["gap_E"] = self.gap, self.gap_E
+        row["infeasible"] = "; ".join(f"{k}: {v}" for k, v in self.infeasible.items())
+        return row
+
+    def to_frame(self):
+        """A one-row pandas DataFrame (columns of ``row``; counts stay integer)."""
+        return _frame([self.row()])
+
+    def _summary(self) -> str:
+        L = self.layer
+        parts = [f"LB Q={_fmt(self.lower_bound.Q)}"]
+        for name, c in (("OS", self.os), ("WS", self.ws)):
+            parts.append(f"{name} Q={_fmt(c.Q)}" if c is not None else f"{name} infeasible")
+        tail = (f"best {self.best_name.upper()}, gap Q {self.gap:.3f}x E {self.gap_E:.3f}x" if self.best_name
+                else "no dataflow fits")
+        return f"{L.describe()}; M={self.machine.M:,}: " + ", ".join(parts) + f"; {tail}"
+
+    def __repr__(self) -> str:
+        return f"LayerBounds({self._summary()})"
+
+    def _repr_html_(self) -> str:
+        import pandas as pd
+
+        rows = []
+        for name, c in (("LB", self.lower_bound), ("OS", self.os), ("WS", self.ws)):
+            tiles = "" if c is None or not c.tiles else ", ".join(f"{k}={v}" for k, v in c.tiles.items())
+            rows.append({"": name, "Q": _fmt(c.Q if c else None), "A": _fmt(c.A if c else None),
+                         "E": "-" if c is None else f"{c.E:.6g}",
+                         "tiles": tiles or self.infeasible.get(name.lower(), "")})
+        return _html(f"LayerBounds: {self._summary()}", pd.DataFrame(rows))
+
+
+def _infeasible_reason(exc: InfeasibleError, M: int) -> str:
+    """One line: the Buffer is smaller than the footprint of the dataflow's smallest tile."""
+    return f"M = {M:,} words is below {exc.M_min:,}, the footprint of the smallest {exc.dataflow} tile"
 
 
 def evaluate(layer: Layer, machine: Machine, exhaustive: bool = True) -> LayerBounds:
     """Lower bound and best OS / WS tiles of ``layer`` on ``machine``.
 
     ``exhaustive`` selects the exact integer tile search (else the fast candidate search
-    of the vectorized code, still an exact cost of a fitting tile).  Raises
-    InfeasibleError when a dataflow's smallest tile does not fit in M.
+    of the vectorized code, still an exact cost of a fitting tile).  A dataflow whose
+    smallest tile does not fit in M is None in the result, with its reason in
+    ``infeasible``; the lower bound itself raises InfeasibleError when M < 3.
     """
-    return LayerBounds(layer=layer, machine=machine, lower_bound=lower_bound(layer, machine),
-                       os=os_best(layer, machine, exhaustive=exhaustive),
-                       ws=ws_best(layer, machine, exhaustive=exhaustive))
+    lb = lower_bound(layer, machine)
+    costs, infeasible = {}, {}
+    for name, best in (("os", os_best), ("ws", ws_best)):
+        try:
+            costs[name] = best(layer, machine, exhaustive=exhaustive)
+        except InfeasibleError as exc:
+            costs[name] = None
+            infeasible[name] = _infeasible_reason(exc, machine.M)
+    return LayerBounds(layer=layer, machine=machine, lower_bound=lb, os=costs["os"], ws=costs["ws"],
+                       infeasible=infeasible)
 
 
 @dataclass(frozen=True)
 class NetworkBounds:
-    """Per-layer bounds of a network and their sums."""
+    """Per-layer bounds of a network and their totals.
+
+    Totals (``total``, ``totals``, the TOTAL row of ``to_frame(totals=True)``) follow one
+    definition for every column, TOTALS_DEFINITION: the sum over the layers of that
+    layer's value, "best" being each layer's cheaper feasible dataflow (the same choice
+    for Q, A, F and E); a dataflow's total is None when it is infeasible on some layer.
+    Iterating yields one flat dict per layer (``LayerBounds.row``), so
+    ``pd.DataFrame(network_bounds)`` works; ``layers`` holds the LayerBounds.
+    """
 
     layers: tuple[LayerBounds, ...]
 
-    def total(self, which: str) -> dict:
-        """Sum of Q, A, F, E over the layers for "lower_bound", "os", "ws" or "best" (per-layer cheaper)."""
-        costs = [lb.best if which == "best" else getattr(lb, which) for lb in self.layers]
+    def total(self, which: str) -> dict | None:
+        """Sum of Q, A, F, E over the layers for "lower_bound", "os", "ws" or "best"; None if some layer lacks it."""
+        if which not in ("lower_bound", "os", "ws", "best"):
+            raise KeyError(f"which: expected lower_bound, os, ws or best, got {which!r}")
+        costs = [getattr(lb, which) for lb in self.layers]
+        if any(c is None for c in costs):
+            return None
         return {"Q": sum(int(c.Q) for c in costs), "A": sum(int(c.A) for c in costs),
                 "F": sum(int(c.F) for c in costs), "E": float(sum(c.E for c in costs))}
 
     @property
     def totals(self) -> dict:
+        """{"lower_bound", "os", "ws", "best"} -> total (see TOTALS_DEFINITION)."""
         return {k: self.total(k) for k in ("lower_bound", "os", "ws", "best")}
 
+    @property
+    def gap_Q(self) -> float:
+        """Total best Q / total lower-bound Q (nan when some layer has no feasible dataflow)."""
+        t = self.totals
+        return t["best"]["Q"] / t["lower_bound"]["Q"] if t["best"] else float("nan")
+
+    @property
+    def gap_E(self) -> float:
+        """Total best E / total lower-bound E (nan when some layer has no feasible dataflow)."""
+        t = self.totals
+        return t["best"]["E"] / t["lower_bound"]["E"] if t["best"] else float("nan")
+
     def to_json(self) -> dict:
-        return {"layers": [lb.to_json() for lb in self.layers], "totals": self.totals}
+        """{"layers": [LayerBounds.to_json()], "totals": totals, "totals_definition": TOTALS_DEFINITION}."""
+        return {"layers": [lb.to_json() for lb in self.layers], "totals": self.totals,
+                "totals_definition": TOTALS_DEFINITION}
+
+    def __iter__(self):
+        return (lb.row() for lb in self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def total_row(self) -> dict:
+        """The TOTAL row of ``to_frame(totals=True)``: every column by TOTALS_DEFINITION."""
+        t = self.totals
+        row: dict = {"name": "TOTAL"}
+        row["F"] = t["lower_bound"]["F"]
+        for key, name in (("lb", "lower_bound"), ("os", "os"), ("ws", "ws"), ("min", "best")):
+            for x in ("Q", "A", "E"):
+                row[f"{key}_{x}"] = None if t[name] is None else t[name][x]
+        row["gap_Q"], row["gap_E"] = self.gap_Q, self.gap_E
+        return row
+
+    def to_frame(self, totals: bool = False):
+        """A pandas DataFrame, one row per layer (``LayerBounds.row``: layer fields, costs, tiles as columns).
+
+        With ``totals`` a last row named TOTAL holds ``total_row()`` (layer and tile cells empty).
+        """
+        rows = [lb.row() for lb in self.layers]
+        if totals:
+            rows.append(self.total_row())
+        return _frame(rows)
+
+    def _summary(self) -> str:
+        t = self.totals
+        parts = [f"{len(self.layers)} layers", f"LB Q={_fmt(t['lower_bound']['Q'])}"]
+        for key, name in (("os", "OS"), ("ws", "WS"), ("best", "per-layer best")):
+            parts.append(f"{name} Q={_fmt(t[key]['Q'])}" if t[key] else f"{name} infeasible on some layer")
+        if t["best"]:
+            parts.append(f"gap Q {self.gap_Q:.3f}x E {self.gap_E:.3f}x")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"NetworkBounds({self._summary()})"
+
+    def _repr_html_(self) -> str:
+        cols = ["name", "F", "lb_Q", "os_Q", "ws_Q", "min_Q", "best", "gap_Q", "lb_E", "min_E", "infeasible"]
+        return _html(f"NetworkBounds: {self._summary()}", self.to_frame(totals=True)[cols])
 
 
 def evaluate_network(layers, machine: Machine, exhaustive: bool = True) -> NetworkBounds:

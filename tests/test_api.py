@@ -39,9 +39,12 @@ def test_evaluate_json_has_the_contract_keys_and_consistent_numbers():
     assert "name" not in evaluate(Layer.conv(4, 4, 8, 3), Machine(M=4096)).to_json()
 
 
-def test_evaluate_raises_when_nothing_fits():
+def test_evaluate_marks_a_dataflow_that_does_not_fit_and_raises_below_the_lower_bound_minimum():
+    r = evaluate(Layer.conv(64, 64, 56, 3, pad=1), Machine(M=20))  # WS needs 178 words, OS fits
+    assert r.ws is None and set(r.infeasible) == {"ws"} and "178" in r.infeasible["ws"]
+    assert r.best_name == "os" and r.gap == r.os.Q / r.lower_bound.Q
     with pytest.raises(InfeasibleError, match="M"):
-        evaluate(Layer.conv(64, 64, 56, 3, pad=1), Machine(M=20))
+        evaluate(Layer.conv(64, 64, 56, 3, pad=1), Machine(M=2))
 
 
 def test_evaluate_network_totals_are_sums():
@@ -54,7 +57,7 @@ def test_evaluate_network_totals_are_sums():
         assert math.isclose(t["E"], sum(getattr(r, key).E for r in net.layers))
     assert net.total("best")["E"] <= min(net.total("os")["E"], net.total("ws")["E"]) + 1e-6
     assert net.total("lower_bound")["Q"] <= net.total("best")["Q"]
-    assert set(net.to_json()) == {"layers", "totals"}
+    assert set(net.to_json()) == {"layers", "totals", "totals_definition"}
 
 
 @pytest.mark.parametrize("exact", [True, False])
