@@ -13,11 +13,12 @@ import sys
 
 from bounds.result import InfeasibleError
 from complexity.layer import LayerError
+from complexity.architecture import ArchitectureError
 from complexity.machine import MachineError
 from energy_complexity.errors import CLIError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("bounds", "derive", "estimate", "reference", "validate", "figures")
+COMMANDS = ("bounds", "derive", "estimate", "reference", "validate", "figures", "arch")
 
 
 def _load_commands():
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (CLIError, LayerError, MachineError, InfeasibleError) as exc:
+    except (CLIError, LayerError, MachineError, InfeasibleError, ArchitectureError) as exc:
         print(f"energy-complexity {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into `head`
