@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import onnx
@@ -54,37 +53,52 @@ EXPECTED = [
 ]
 
 
-def test_model_imports_to_expected_layers_and_warns_about_softmax():
-    with pytest.warns(UserWarning, match=r"unsupported operators: Softmax x1"):
-        layers = layers_from_onnx(build_model())
+def test_model_imports_to_expected_layers_and_notes_softmax(capsys):
+    layers = layers_from_onnx(build_model())
     assert layers == EXPECTED
+    assert capsys.readouterr().err == "ONNX import: skipped 1 unsupported operator: Softmax (1)\n"
+    assert layers.report.unsupported == (("Softmax", 1),) and layers.skipped == ()
 
 
 def test_batch_from_model_or_parameter(tmp_path):
     path = tmp_path / "m.onnx"
     onnx.save(build_model(batch=4), path)
-    with pytest.warns(UserWarning, match="Softmax"):
-        layers = load_onnx(path)
+    layers = load_onnx(path, quiet=True)
     assert [l.b for l in layers] == [4, 4, 4, 4]
-    with pytest.warns(UserWarning, match="Softmax"):
-        layers = layers_from_onnx(build_model(), batch=3)  # symbolic N -> batch
+    layers = layers_from_onnx(build_model(), batch=3, quiet=True)  # symbolic N -> batch
     assert [l.b for l in layers] == [3, 3, 3, 3]
 
 
-def test_lstm_is_named_in_the_warning():
+def test_lstm_is_named_in_the_note(capsys):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 1, 1, 6])
     nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="lstm", hidden_size=6)]
     g = helper.make_graph(nodes, "rnn", [x], [y], initializer=[_w("W", (1, 24, 4)), _w("R", (1, 24, 6))])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    with pytest.warns(UserWarning, match="LSTM x1"):
-        assert layers_from_onnx(model) == []
+    assert layers_from_onnx(model) == []
+    assert capsys.readouterr().err == "ONNX import: skipped 1 unsupported operator: LSTM (1)\n"
 
 
-def test_asymmetric_pads_are_rejected_naming_the_node():
-    with pytest.raises(OnnxImportError, match=r"pads: Conv node 'conv1': asymmetric padding"):
-        layers_from_onnx(build_model(conv1_pads=(0, 0, 1, 1)))
-    assert issubclass(OnnxImportError, LayerError)  # the CLI prints one line for it
+def test_asymmetric_pads_never_read_are_the_symmetric_layer():
+    # stride 2 on 32 rows: the windows of pads (0, 1) are those of pads (1, 1) mirrored
+    layers = layers_from_onnx(build_model(conv1_pads=(0, 0, 1, 1)), quiet=True)
+    assert layers == EXPECTED and layers.skipped == ()
+
+
+def test_asymmetric_pads_that_are_read_skip_only_that_node(capsys):
+    # (2, 0) on the height with stride 1 shifts every window up: conv2 is skipped, the rest imported
+    model = build_model()
+    conv2 = model.graph.node[2]
+    conv2.attribute.remove(next(a for a in conv2.attribute if a.name == "pads"))
+    conv2.attribute.append(helper.make_attribute("pads", [2, 1, 0, 1]))
+    layers = layers_from_onnx(model)
+    assert [l.name for l in layers] == ["conv1", "fc", "fc_mm"]
+    assert layers.skipped[0].name == "conv2" and layers.skipped[0].op == "Conv"
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["ONNX import: skipped Conv node 'conv2': asymmetric height padding (2, 0) reads padding on "
+                   "one side only (no symmetric padding gives the same 16 windows)",
+                   "ONNX import: skipped 1 unsupported operator: Softmax (1)"]
+    assert issubclass(OnnxImportError, LayerError)  # a model that cannot be read: the CLI prints one line
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -95,10 +109,10 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_cli_estimate_onnx(tmp_path, capsys):
     path = tmp_path / "m.onnx"
     onnx.save(build_model(), path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert main(["estimate", "--onnx", str(path), "--json"]) == 0
-    d = json.loads(capsys.readouterr().out)
+    assert main(["estimate", "--onnx", str(path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert err == "ONNX import: skipped 1 unsupported operator: Softmax (1)\n"
     assert [le["name"] for le in d["layers"]] == ["conv1", "conv2", "fc", "fc_mm"]
     assert main(["estimate", "--onnx", str(tmp_path / "missing.onnx")]) == 2
     assert "no such file" in capsys.readouterr().err
