@@ -118,6 +118,10 @@ class Architecture:
     mac_pJ: float
     macs: int = 1
     mac_reads: Mapping[str, str] | None = None
+    #: True: a word may move between any two levels that hold its operand (bypassing the
+    #: levels between them); False: only between consecutive levels of its operand's chain
+    #: (``chain(t)``), as in ZigZag's and Timeloop's models.  docs/hierarchy.md, 3.3.
+    bypass: bool = True
     description: str = ""
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
@@ -171,6 +175,8 @@ class Architecture:
         out["macs"] = self.macs
         if self.mac_reads:
             out["mac_reads"] = dict(self.mac_reads)
+        if not self.bypass:
+            out["bypass"] = False
         out["levels"] = [lv.to_dict() for lv in self.levels]
         return out
 
@@ -180,7 +186,7 @@ class Architecture:
         if not isinstance(data, Mapping):
             raise ArchitectureError("(top level)", f"must be a mapping with keys name, word_bits, mac_pJ, levels; "
                                                    f"got {type(data).__name__}")
-        known = {"name", "description", "source", "word_bits", "mac_pJ", "macs", "mac_reads", "levels"}
+        known = {"name", "description", "source", "word_bits", "mac_pJ", "macs", "mac_reads", "bypass", "levels"}
         for k in data:
             if k not in known:
                 raise ArchitectureError(str(k), f"unknown key; known keys: {', '.join(sorted(known))}")
@@ -266,8 +272,11 @@ class Architecture:
                     raise ArchitectureError(f"mac_reads.{t_raw}", f"level {lname!r} does not hold {t}")
                 mr[t] = lname
             mac_reads = MappingProxyType(mr)
+        bypass = data.get("bypass", True)
+        if not isinstance(bypass, bool):
+            raise ArchitectureError("bypass", f"must be true or false, got {bypass!r}")
         return cls(name=arch_name, word_bits=word_bits, levels=tuple(levels), mac_pJ=mac_pJ, macs=macs,
-                   mac_reads=mac_reads, description=str(data.get("description", "")),
+                   mac_reads=mac_reads, bypass=bypass, description=str(data.get("description", "")),
                    source=str(data.get("source", "")))
 
     @classmethod
