@@ -1,14 +1,79 @@
-"""Shared command-line flags that describe one layer, a zoo network, or an ONNX model."""
+"""Shared command-line flags that describe one layer, a zoo network, or an ONNX model.
+
+Sizes (every layer flag and --M) are non-negative integers written plainly (``65536``),
+with a binary suffix (``64K`` = ``64Ki`` = 65536, ``1M`` = 1048576, ``G``, ``T``) or as an
+integral float (``1e6``, ``65536.0``); anything else is refused with one line naming the flag.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import re
+from decimal import Decimal, InvalidOperation
 
-from complexity.layer import Layer
+from complexity.layer import Layer, LayerError
 from complexity.machine import EYERISS_COSTS, REFERENCE_BITS, Machine
 from energy_complexity.errors import CLIError
 
 _LAYER_FLAGS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
+#: Square shortcut -> the two fields it sets.
+_PAIRS = (("hw", ("h", "w")), ("k", ("kh", "kw")), ("stride", ("sh", "sw")), ("pad", ("ph", "pw")))
+#: Every flag that describes a single layer (refused together with --network / --onnx).
+_ALL_LAYER_FLAGS = _LAYER_FLAGS + tuple(short for short, _ in _PAIRS)
+
+#: Binary multipliers of the size suffixes (case-insensitive, optional "i": K = Ki = 1024).
+_SUFFIX = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+#: Largest size accepted (below 2^63, so that it fits an int64).
+MAX_SIZE = 10**18
+_SIZE_RE = re.compile(r"^\s*([^a-zA-Z]*(?:e[+-]?\d+)?|[-+]?(?:nan|inf|infinity))\s*([kmgt]?)(i?)\s*$", re.I)
+
+
+def parse_size(text: str) -> int:
+    """A non-negative integer from ``text``: plain, with a K/M/G/T (or Ki/Mi/Gi/Ti) suffix, or an integral float.
+
+    Raises ValueError with a one-line reason (argparse prefixes the flag).
+    """
+    s = str(text)
+    m = _SIZE_RE.match(s)
+    if not m or not m.group(1).strip():
+        raise ValueError(f"expected a non-negative integer such as 65536, 64K, 1M or 1e6, got {s!r}")
+    try:
+        num = Decimal(m.group(1).strip().replace("_", ""))
+    except InvalidOperation:
+        raise ValueError(f"expected a non-negative integer such as 65536, 64K, 1M or 1e6, got {s!r}") from None
+    if not num.is_finite():
+        raise ValueError(f"must be a finite non-negative integer, got {s.strip()}")
+    if num < 0:
+        raise ValueError(f"must be a non-negative integer, got {s.strip()}")
+    if num.is_zero():
+        return 0
+    if num.adjusted() < -30:
+        raise ValueError(f"must be a whole number, got {s.strip()}")
+    if num.adjusted() > 30 or num * _SUFFIX[m.group(2).lower()] > MAX_SIZE:
+        raise ValueError(f"must be at most 10^18, got {s.strip()}")
+    num *= _SUFFIX[m.group(2).lower()]
+    if num != num.to_integral_value():
+        raise ValueError(f"must be a whole number, got {s.strip()}")
+    return int(num)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cost(text: str) -> float:
+    """A finite non-negative float (the per-word energy costs)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite non-negative cost, got {text.strip()}")
+    return v
 
 
 def add_layer_arguments(parser: argparse.ArgumentParser, *, sources: bool = True) -> None:
@@ -16,35 +81,45 @@ def add_layer_arguments(parser: argparse.ArgumentParser, *, sources: bool = True
 
     With ``sources``, also --network NAME and --onnx FILE, which select many layers.
     """
-    g = parser.add_argument_group("layer")
-    g.add_argument("--b", type=int, help="batch size (default 1)")
-    g.add_argument("--c", type=int, help="input channels")
-    g.add_argument("--d", type=int, help="output channels (filters)")
-    g.add_argument("--h", type=int, help="input height")
-    g.add_argument("--w", type=int, help="input width")
-    g.add_argument("--hw", type=int, help="square input: h = w = HW")
-    g.add_argument("--kh", type=int, help="kernel height")
-    g.add_argument("--kw", type=int, help="kernel width")
-    g.add_argument("--k", type=int, help="square kernel: kh = kw = K")
-    g.add_argument("--stride", type=int, help="stride in both directions")
-    g.add_argument("--sh", type=int, help="vertical stride")
-    g.add_argument("--sw", type=int, help="horizontal stride")
-    g.add_argument("--pad", type=int, help="zero padding on each side, both directions")
-    g.add_argument("--ph", type=int, help="vertical padding")
-    g.add_argument("--pw", type=int, help="horizontal padding")
-    g.add_argument("--groups", type=int, help="channel groups (groups = c is depthwise)")
+    g = parser.add_argument_group(
+        "layer",
+        "A single layer needs --c, --d, the input size (--hw, or --h and --w) and the kernel (--k, or --kh "
+        "and --kw); batch, stride and groups default to 1, padding to 0. Sizes accept binary suffixes "
+        "(64K = 65536, 1M = 1048576, also Ki, Mi, G) and integral floats (1e6)."
+        + (" --network / --onnx take every layer's own sizes and refuse these flags." if sources else ""))
+    g.add_argument("--b", type=_size, help="batch size (default 1)")
+    g.add_argument("--c", type=_size, help="input channels (required)")
+    g.add_argument("--d", type=_size, help="output channels, i.e. filters (required)")
+    g.add_argument("--h", type=_size, help="input height")
+    g.add_argument("--w", type=_size, help="input width")
+    g.add_argument("--hw", type=_size, help="square input: h = w = HW (required, or --h and --w)")
+    g.add_argument("--kh", type=_size, help="kernel height")
+    g.add_argument("--kw", type=_size, help="kernel width")
+    g.add_argument("--k", type=_size, help="square kernel: kh = kw = K (required, or --kh and --kw)")
+    g.add_argument("--stride", type=_size, help="stride in both directions (default 1)")
+    g.add_argument("--sh", type=_size, help="vertical stride")
+    g.add_argument("--sw", type=_size, help="horizontal stride")
+    g.add_argument("--pad", type=_size, help="zero padding on each side, both directions (default 0)")
+    g.add_argument("--ph", type=_size, help="vertical padding")
+    g.add_argument("--pw", type=_size, help="horizontal padding")
+    g.add_argument("--groups", type=_size, help="channel groups (groups = c is depthwise; default 1)")
     if sources:
         g.add_argument("--network", metavar="NAME", help="every layer of a bundled zoo network")
         g.add_argument("--onnx", metavar="FILE", help="every supported layer of an ONNX model")
 
 
 def layer_values(args: argparse.Namespace) -> dict:
-    """The layer parameters given on the command line (square shortcuts expanded)."""
+    """The layer parameters given on the command line (square shortcuts expanded).
+
+    Raises CLIError when a shortcut and one of its fields are both given (--hw and --h).
+    """
     vals: dict = {}
-    pairs = (("hw", ("h", "w")), ("k", ("kh", "kw")), ("stride", ("sh", "sw")), ("pad", ("ph", "pw")))
-    for short, (a, b_) in pairs:
+    for short, (a, b_) in _PAIRS:
         v = getattr(args, short, None)
         if v is not None:
+            for f in (a, b_):
+                if getattr(args, f, None) is not None:
+                    raise CLIError(f"give either --{short} or --{a}/--{b_}, not both (--{short} sets {a} = {b_})")
             vals[a] = vals[b_] = v
     for f in _LAYER_FLAGS:
         v = getattr(args, f, None)
@@ -53,13 +128,32 @@ def layer_values(args: argparse.Namespace) -> dict:
     return vals
 
 
+def _check_ranges(vals: dict) -> None:
+    """Positive sizes (padding non-negative), each error naming its field, before any cross-field check."""
+    for f, v in vals.items():
+        lo = 0 if f in ("ph", "pw") else 1
+        if v < lo:
+            raise LayerError(f, f"must be a {'non-negative' if lo == 0 else 'positive'} integer, got {v}")
+
+
 def layer_from_args(args: argparse.Namespace) -> Layer:
-    """One layer from the flags; --c and --d are required, the rest default to a 1 x 1 layer."""
+    """One layer from the flags: --c, --d, the input size and the kernel are required; the rest default."""
     vals = layer_values(args)
+    _check_ranges(vals)
     for req in ("c", "d"):
         if req not in vals:
             raise CLIError(f"--{req} is required to describe a layer (or use --network / --onnx)")
+    for short, (a, b_) in _PAIRS[:2]:
+        missing = [f for f in (a, b_) if f not in vals]
+        if missing:
+            what = "input size" if short == "hw" else "kernel size"
+            raise CLIError(f"--{short} (or --{a} and --{b_}) is required: the {what} of a single layer; "
+                           f"{' and '.join('--' + f for f in missing)} not given")
     return Layer(**vals)
+
+
+def _given_layer_flags(args: argparse.Namespace) -> list[str]:
+    return [f"--{f}" for f in _ALL_LAYER_FLAGS if getattr(args, f, None) is not None]
 
 
 def layers_from_args(args: argparse.Namespace) -> tuple[str | None, list[Layer]]:
@@ -68,6 +162,12 @@ def layers_from_args(args: argparse.Namespace) -> tuple[str | None, list[Layer]]
     onnx_path = getattr(args, "onnx", None)
     if network and onnx_path:
         raise CLIError("give either --network or --onnx, not both")
+    if network or onnx_path:
+        given = _given_layer_flags(args)
+        if given:
+            src = "--network" if network else "--onnx"
+            raise CLIError(f"{given[0]} cannot be combined with {src}, which takes every layer's own sizes "
+                           f"(given: {' '.join(given)})")
     if network:
         from complexity.zoo import get_network, network_names
         if network not in network_names():
@@ -82,13 +182,16 @@ def layers_from_args(args: argparse.Namespace) -> tuple[str | None, list[Layer]]
 def add_machine_arguments(parser: argparse.ArgumentParser, *, require_M: bool = True) -> None:
     """Add --M (Buffer words) and the per-word costs --eD --eB --eM and --bits."""
     g = parser.add_argument_group("machine")
-    g.add_argument("--M", type=int, required=require_M, help="Buffer capacity in words")
-    g.add_argument("--eD", type=float, default=EYERISS_COSTS["eD"], help="DRAM cost per word (default %(default)s)")
-    g.add_argument("--eB", type=float, default=EYERISS_COSTS["eB"], help="Buffer cost per access (default %(default)s)")
-    g.add_argument("--eM", type=float, default=EYERISS_COSTS["eM"], help="cost per MAC (default %(default)s)")
-    g.add_argument("--bits", type=int, default=REFERENCE_BITS,
+    g.add_argument("--M", type=_size, required=require_M,
+                   help="Buffer capacity in words (binary suffixes accepted: 64K = 65536, 1M = 1048576)")
+    g.add_argument("--eD", type=_cost, default=EYERISS_COSTS["eD"], help="DRAM cost per word (default %(default)s)")
+    g.add_argument("--eB", type=_cost, default=EYERISS_COSTS["eB"],
+                   help="Buffer cost per access (default %(default)s)")
+    g.add_argument("--eM", type=_cost, default=EYERISS_COSTS["eM"], help="cost per MAC (default %(default)s)")
+    g.add_argument("--bits", type=_size, default=REFERENCE_BITS,
                    help="word width; memory costs scale with bits/16, MAC cost with (bits/16)^2 (default %(default)s)")
 
 
 def machine_from_args(args: argparse.Namespace) -> Machine:
+    """The Machine of --M --eD --eB --eM --bits (MachineError names a bad value)."""
     return Machine(M=args.M, eD=args.eD, eB=args.eB, eM=args.eM, bits=args.bits)

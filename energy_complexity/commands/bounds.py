@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from bounds.api import evaluate, evaluate_network
 from energy_complexity.errors import CLIError
 from energy_complexity.layer_args import (add_layer_arguments, add_machine_arguments, layers_from_args,
                                           machine_from_args)
@@ -34,8 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="with --json and many layers: print {\"layers\": [...], \"totals\": {...}}")
 
 
+#: What the E of this command is: energy of the two-level model machine, in its cost units.
+MACHINE_KIND = "two-level model"
+E_UNIT = "model units"
+
+
 def _tiles(t: dict | None) -> str:
     return " ".join(f"{k}={v}" for k, v in t.items()) if t else "-"
+
+
+def _unit_keys(obj: dict) -> dict:
+    """``obj`` with "machine_kind" and "E_unit" added (the existing keys unchanged)."""
+    return {**obj, "machine_kind": MACHINE_KIND, "E_unit": E_UNIT}
 
 
 def _print_layer(r) -> None:
@@ -45,44 +54,76 @@ def _print_layer(r) -> None:
     print(f"machine M = {m.M:,} words, eD = {m.eD:g}, eB = {m.eB:g}, eM = {m.eM:g} at {m.bits} bits "
           f"(per-word costs {m.e_dram:g}, {m.e_buf:g}, {m.e_mac:g})")
     print()
+    print(f"E in model units (eD, eB, eM per word and MAC) of the {MACHINE_KIND} machine: E = eD Q + eB A + eM F")
+    print()
     print(f"{'':4} {'Q (words)':>16} {'A (accesses)':>16} {'E':>16}  tiles")
     for name, c in (("LB", lb), ("OS", r.os), ("WS", r.ws)):
-        print(f"{name:4} {c.Q:>16,} {c.A:>16,} {c.E:>16.6g}  {_tiles(c.tiles)}")
+        if c is None:
+            print(f"{name:4} {'-':>16} {'-':>16} {'-':>16}  infeasible: {r.infeasible.get(name.lower(), '')}")
+        else:
+            print(f"{name:4} {c.Q:>16,} {c.A:>16,} {c.E:>16.6g}  {_tiles(c.tiles)}")
     p = lb.parts
     print()
-    print(f"best    {r.best_name.upper()}; gap min(OS,WS)/LB: Q {r.gap:.3f}x, E {r.gap_E:.3f}x")
+    if r.best_name is None:
+        print("best    none: no OS or WS tile fits in M (the lower bound above still holds)")
+    else:
+        which = "min(OS,WS)" if r.os is not None and r.ws is not None else r.best_name.upper()
+        print(f"best    {r.best_name.upper()}; gap {which}/LB: Q {r.gap:.3f}x, E {r.gap_E:.3f}x")
     print(f"terms   LB = max(compulsory {p['Q_comp']:,}, capacity {p['Q_cap']:,} [phase length S = {p['S']:,}]); "
           "A = Q + 3F")
+
+
+def _q(c) -> str:
+    return "-" if c is None else f"{c['Q'] if isinstance(c, dict) else c.Q:,}"
+
+
+def _infeasible_counts(net) -> dict:
+    """How many layers have no feasible OS tile, no feasible WS tile, and neither."""
+    return {"os": sum(r.os is None for r in net.layers), "ws": sum(r.ws is None for r in net.layers),
+            "none": sum(r.os is None and r.ws is None for r in net.layers)}
 
 
 def _print_network(source: str, net) -> None:
     m = net.layers[0].machine
     print(f"# {source}: {len(net.layers)} layers; M = {m.M:,} words, eD = {m.eD:g}, eB = {m.eB:g}, "
-          f"eM = {m.eM:g} at {m.bits} bits")
+          f"eM = {m.eM:g} at {m.bits} bits; E in model units of the {MACHINE_KIND} machine")
     head = (f"{'layer':<26} {'F':>14} {'LB Q':>13} {'OS Q':>13} {'WS Q':>13} {'best':>4} {'gap Q':>6} "
             f"{'LB E':>11} {'best E':>11}")
     print(head)
     for i, r in enumerate(net.layers):
         name = (r.layer.name or f"layer{i}")[:26]
-        print(f"{name:<26} {r.layer.F:>14,} {r.lower_bound.Q:>13,} {r.os.Q:>13,} {r.ws.Q:>13,} "
-              f"{r.best_name.upper():>4} {r.gap:>6.2f} {r.lower_bound.E:>11.4g} {r.best.E:>11.4g}")
+        best_E = "-" if r.best is None else f"{r.best.E:.4g}"
+        print(f"{name:<26} {r.layer.F:>14,} {r.lower_bound.Q:>13,} {_q(r.os):>13} {_q(r.ws):>13} "
+              f"{(r.best_name or '-').upper():>4} {r.gap:>6.2f} {r.lower_bound.E:>11.4g} {best_E:>11}")
     t = net.totals
-    gap = min(t["os"]["Q"], t["ws"]["Q"]) / t["lower_bound"]["Q"]
-    print(f"{'TOTAL':<26} {t['lower_bound']['F']:>14,} {t['lower_bound']['Q']:>13,} {t['os']['Q']:>13,} "
-          f"{t['ws']['Q']:>13,} {'':>4} {gap:>6.2f} {t['lower_bound']['E']:>11.4g} {t['best']['E']:>11.4g}")
-    print(f"# totals: LB E {t['lower_bound']['E']:.6g}, OS E {t['os']['E']:.6g}, WS E {t['ws']['E']:.6g}, "
-          f"per-layer best E {t['best']['E']:.6g} (gap {t['best']['E'] / t['lower_bound']['E']:.3f}x)")
+    best_E = "-" if t["best"] is None else f"{t['best']['E']:.4g}"
+    print(f"{'TOTAL':<26} {t['lower_bound']['F']:>14,} {t['lower_bound']['Q']:>13,} {_q(t['os']):>13} "
+          f"{_q(t['ws']):>13} {'':>4} {net.gap_Q:>6.2f} {t['lower_bound']['E']:>11.4g} {best_E:>11}")
+    E = {k: "-" if t[k] is None else f"{t[k]['E']:.6g}" for k in t}
+    gap = "" if t["best"] is None else f" (gap {net.gap_E:.3f}x)"
+    print(f"# totals: sums over the layers; LB E {E['lower_bound']}, OS E {E['os']}, WS E {E['ws']}, "
+          f"per-layer best E {E['best']}{gap}; gap Q and best use each layer's cheaper feasible dataflow")
+    n = _infeasible_counts(net)
+    if n["os"] or n["ws"]:
+        print(f"# infeasible: no OS tile fits in M on {n['os']} of {len(net.layers)} layers, no WS tile on "
+              f"{n['ws']}, neither on {n['none']}; a total over such layers is '-' (not a partial sum)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from bounds.api import evaluate, evaluate_network
+
+    if args.json_totals and not args.json:
+        raise CLIError("--json-totals needs --json (it selects the JSON layout)")
+    machine = machine_from_args(args)
     source, layers = layers_from_args(args)
     if not layers:
         raise CLIError(f"{source}: no convolution or fully-connected layer to bound")
-    machine = machine_from_args(args)
     if source is None:
+        if args.json_totals:
+            raise CLIError("--json-totals applies to many layers (--network / --onnx), not to a single layer")
         r = evaluate(layers[0], machine)
         if args.json:
-            print(json.dumps(r.to_json(), indent=1))
+            print(json.dumps(_unit_keys(r.to_json()), indent=1))
         else:
             _print_layer(r)
         return 0
@@ -92,8 +133,12 @@ def run(args: argparse.Namespace) -> int:
         for i, r in enumerate(net.layers):
             obj = r.to_json()
             obj.setdefault("name", f"layer{i}")
-            items.append({"name": obj.pop("name"), **obj})
-        print(json.dumps({"layers": items, "totals": net.totals} if args.json_totals else items, indent=1))
+            items.append(_unit_keys({"name": obj.pop("name"), **obj}))
+        out = items
+        if args.json_totals:
+            out = {"layers": items, "totals": net.totals, "infeasible_layers": _infeasible_counts(net),
+                   "E_unit": E_UNIT}
+        print(json.dumps(out, indent=1))
     else:
         _print_network(source, net)
     return 0
