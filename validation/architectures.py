@@ -176,7 +176,7 @@ def timeloop_read_write_energies(level) -> dict[str, tuple[float, float]]:
     out = {}
     for t, (R, W, E) in eqs.items():
         rw = (r, w) if r is not None else (E / (R + W),) * 2
-        out[t] = tuple(float(f"{x:.12g}") for x in rw)  # drop float noise of the solve
+        out[t] = tuple(float(f"{x:.9g}") for x in rw)  # the stats carry ~9 significant digits
     return out
 
 
@@ -232,7 +232,7 @@ def timeloop_architecture(stats_path) -> Architecture:
         mac_reads = {t: v for t, v in mac_reads.items() if v != levels[-1].name}
     word_bits = arith.word_bits or next((lv.word_bits for lv in storage if lv.word_bits), 16)
     mac_pJ = arith.energy_pJ / arith.computes if arith.computes else (arith.compute_energy_pJ or 0.0)
-    mac_pJ = float(f"{mac_pJ:.12g}")
+    mac_pJ = float(f"{mac_pJ:.9g}")
     desc = f"imported from Timeloop statistics {p.name}"
     if skipped:
         desc += f" (left out, keeping no data: {', '.join(skipped)})"
