@@ -193,7 +193,7 @@ def _conv_2d(*, b, c, d, h, w, kh, kw, sh, sw, pads, dilations, groups, name) ->
         raise _Skip(str(exc).removeprefix("invalid layer: ")) from None
 
 
-def conv_layer(*, b: int, c: int, d: int, h: int, w: int, kh: int, kw: int, sh: int = 1, sw: int = 1,
+def conv_layer(*, c: int, d: int, b: int = 1, h: int, w: int, kh: int, kw: int, sh: int = 1, sw: int = 1,
                pads: tuple[int, int, int, int] = (0, 0, 0, 0), dilations: tuple[int, int] = (1, 1),
                groups: int = 1, name: str = "") -> Layer:
     """The Layer of a 2-D convolution with ONNX-style pads (top, left, bottom, right) and dilations.
