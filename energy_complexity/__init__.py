@@ -9,12 +9,33 @@ The notebook-facing API gathers the main entry points of the layered packages
     True
 """
 
-from bounds.api import LayerBounds, NetworkBounds, evaluate, evaluate_network, evaluate_table
-from bounds.lower_bound import lb_expressions, lower_bound, lower_bound_np
-from bounds.output_stationary import OSTiles, os_best, os_best_np, os_expressions
-from bounds.result import Cost, InfeasibleError
-from bounds.weight_stationary import WSTiles, ws_best, ws_best_np, ws_expressions
 from complexity import Layer, LayerError, Machine, MachineError
+
+#: Name -> module of the names imported on first use (PEP 562), so that ``import
+#: energy_complexity`` (and with it every CLI command) pulls in neither sympy nor numpy's
+#: heavier users until they are needed. Add new API names here, not as eager imports.
+_LAZY = {
+    **dict.fromkeys(("LayerBounds", "NetworkBounds", "evaluate", "evaluate_network", "evaluate_table"),
+                    "bounds.api"),
+    **dict.fromkeys(("lb_expressions", "lower_bound", "lower_bound_np"), "bounds.lower_bound"),
+    **dict.fromkeys(("OSTiles", "os_best", "os_best_np", "os_expressions"), "bounds.output_stationary"),
+    **dict.fromkeys(("Cost", "InfeasibleError"), "bounds.result"),
+    **dict.fromkeys(("WSTiles", "ws_best", "ws_best_np", "ws_expressions"), "bounds.weight_stationary"),
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'energy_complexity' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups are plain attribute reads
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def get_network(name: str):
