@@ -1,0 +1,418 @@
+"""The hierarchy-aware energy lower bound: no execution of a layer on an architecture costs less, in pJ.
+
+The two-level bound (bounds/lower_bound.py) is a bound for the model machine.  On a real
+accelerator (complexity.architecture.Architecture: levels from the innermost storage to
+DRAM) the bound is built from the architecture's own levels; the proof and every
+assumption are in docs/hierarchy.md.  In short:
+
+* boundaries: every prefix ``B_k`` of the level list (innermost first) that holds the
+  level MACs read each operand from.  Its storage, ``U_k`` words over all instances,
+  plays the Buffer of the two-level machine, so at least ``Q_k = Q_LB(U_k)`` words cross
+  it (the last boundary is the chip: ``U_K`` = every on-chip word);
+* prices: per-boundary prices ``p_k`` of a word crossing, whose sum over the boundaries
+  any single move crosses never exceeds that move's cost (a read where it leaves plus a
+  write where it lands), so ``sum_k p_k * crossings_k`` is a lower bound (weak LP
+  duality) that never charges a bypassing word twice.  Each boundary's crossings are at
+  least the compulsory words of each operand (|X_used|, |W| inward, |Y| outward) and
+  ``Q_k`` in all, so boundary ``k`` costs at least
+  ``sum_t p_k^t C_t + min_t p_k^t * max(0, Q_k - Q_comp)``.  Several valid price systems
+  ("pricings") are evaluated and the largest bound is kept;
+* registers: where every operand is read by the MACs from a one-word register per MAC
+  that exchanges words only with the next level of its operand's chain, two consecutive
+  real MACs of one unit differ in at least two operands, so each of the
+  ``F_real - macs`` transitions moves at least two register words;
+* compute: ``F`` MACs at ``mac_pJ``; where the architecture names the level each MAC
+  reads an operand from (``mac_reads``), at least ``F / fanout`` accesses of it (one
+  access reaches at most the MACs below one instance), ``F_real`` for inputs.
+
+``hierarchy_lower_bound`` (one layer), ``hierarchy_lower_bound_np`` (arrays of layers)
+and ``hierarchy_expressions`` (sympy) evaluate the same pricings with the same code
+(``_bound_terms`` over a backend), and tests/test_hierarchy.py checks that they agree and
+that on ``Architecture.two_level(machine)`` the bound is the two-level energy bound.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bounds.lower_bound import M_MIN, _lb_parts
+from complexity.architecture import OPERANDS, Architecture, ArchitectureError, Level
+from complexity.layer import Layer
+
+__all__ = ["Boundary", "Pricing", "HierarchyBound", "boundaries", "pricings", "register_term",
+           "operand_read_terms", "hierarchy_lower_bound", "hierarchy_lower_bound_np", "hierarchy_expressions"]
+
+_FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
+#: (operand, direction) classes of a boundary crossing.
+_CLASSES = (("X", "in"), ("W", "in"), ("Y", "out"), ("X", "out"), ("W", "out"), ("Y", "in"))
+#: The compulsory class of each operand and the layer size that bounds its crossings.
+_COMPULSORY = {("X", "in"): "X_used", ("W", "in"): "W", ("Y", "out"): "Y"}
+#: Relative margin taken off the float result, so that rounding can only lower the bound.
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A cut between the levels ``inside`` (a prefix of the hierarchy) and the rest.
+
+    ``U`` is the words the inside holds over all instances; ``outside`` names the first
+    level outside (``dram`` for the chip boundary), which names the boundary.
+    """
+
+    k: int
+    inside: tuple[str, ...]
+    outside: str
+    U: int
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """One valid price system: prices of the boundaries ``used`` and the register term's price.
+
+    ``p[i]`` maps each (operand, direction) class to its price (pJ per word crossing
+    boundary ``used[i]``); ``register_pJ`` is the least energy of one MAC-to-MAC
+    transition of the register term (0: not used).  docs/hierarchy.md, section 3.
+    """
+
+    name: str
+    used: tuple[int, ...]
+    p: tuple[dict, ...]
+    register_pJ: float = 0.0
+
+    def compulsory(self, i: int) -> dict:
+        """Prices of the compulsory classes at used boundary i: {"X_used": .., "W": .., "Y": ..}."""
+        return {size: self.p[i][cls] for cls, size in _COMPULSORY.items()}
+
+    def excess(self, i: int) -> float:
+        """Price of a word beyond the compulsory ones at used boundary i: the cheapest class."""
+        return min(self.p[i].values())
+
+
+def _check(arch) -> None:
+    if not isinstance(arch, Architecture):
+        raise TypeError(f"expected an Architecture, got {type(arch).__name__}")
+
+
+def boundaries(arch: Architecture) -> tuple[Boundary, ...]:
+    """The nested boundaries: every prefix of the level list that holds every MAC-read level.
+
+    A prefix that misses the level MACs read some operand from is no Buffer of the
+    two-level machine (a MAC would use a word outside it), so it is skipped.  The last
+    boundary is the chip (every on-chip level; outside: DRAM).
+    """
+    _check(arch)
+    names = [lv.name for lv in arch.levels]
+    first = max(names.index(arch.innermost(t).name) for t in OPERANDS) + 1
+    out = []
+    for p in range(first, len(arch.levels)):
+        inside = arch.levels[:p]
+        out.append(Boundary(k=len(out), inside=tuple(lv.name for lv in inside), outside=names[p],
+                            U=int(sum(lv.total_words for lv in inside))))
+    if not out:  # Architecture.from_dict refuses mac_reads on DRAM, so this is a hand-built object
+        raise ArchitectureError("mac_reads", "MACs must read every operand from an on-chip level")
+    return tuple(out)
+
+
+def _bypass_pricing(arch: Architecture, bnds) -> Pricing:
+    """Telescoping prices valid when words may skip levels (docs/hierarchy.md, 3.2).
+
+    Shells: shell 0 = inside the first boundary, shell j = between boundaries j-1 and j,
+    the last = DRAM.  With r_s, w_s the cheapest read / write of operand t in shell s,
+    R(s) = min_{s' >= s} r_s' and W(s) = min_{s' >= s} w_s': inward p_0 = R(1) + w_0,
+    p_k = R(k+1) - R(k); outward p_0 = W(1) + r_0, p_k = W(k+1) - W(k).
+    """
+    K = len(bnds)
+    cuts = [len(b.inside) for b in bnds] + [len(arch.levels)]
+    shells = [arch.levels[:cuts[0]]] + [arch.levels[cuts[j - 1]:cuts[j]] for j in range(1, K + 1)]
+
+    def cheapest(levels, t, which):
+        vals = [getattr(lv, which)[t] for lv in levels if t in lv.operands]
+        return min(vals) if vals else math.inf
+
+    p: list[dict] = [dict() for _ in range(K)]
+    for t in OPERANDS:
+        r = [cheapest(s, t, "read_pJ") for s in shells]
+        w = [cheapest(s, t, "write_pJ") for s in shells]
+        for direction, inner0, far in (("in", w[0], [min(r[s:]) for s in range(K + 1)]),
+                                       ("out", r[0], [min(w[s:]) for s in range(K + 1)])):
+            for k in range(K):
+                p[k][(t, direction)] = float(far[1] + inner0 if k == 0 else far[k + 1] - far[k])
+    return Pricing("bypass", tuple(range(K)), tuple(p))
+
+
+def _hops(arch: Architecture, bnds, t: str):
+    """Consecutive levels (inner, outer) of operand t's chain with the boundaries each hop crosses."""
+    chain = arch.chain(t)
+    pos = {lv.name: i for i, lv in enumerate(arch.levels)}
+    out = []
+    for a, b in zip(chain[:-1], chain[1:]):
+        crossed = tuple(bd.k for bd in bnds if pos[a.name] < len(bd.inside) <= pos[b.name])
+        out.append((a, b, crossed))
+    return out
+
+
+def register_term(arch: Architecture) -> tuple[float, dict] | None:
+    """(least pJ of one transition, {operand: pJ per register change}) or None when it does not apply.
+
+    Applies when words move only along their operand's chain (``bypass`` False) and every
+    operand's MAC-read level is a one-word register per MAC holding only that operand.
+    A change of an input or weight register costs a read of the next level of its chain
+    (shared by at most its fan-out registers) plus the register write; a change of the
+    partial-sum register spills the old one (a register read plus a write of the next
+    level, which spatial reduction may share among its fan-out).  Two consecutive real
+    MACs of a unit differ in at least two operands (docs/hierarchy.md, 3.4).
+    """
+    _check(arch)
+    if arch.bypass or not arch.mac_reads:
+        return None
+    regs = {t: arch.innermost(t) for t in OPERANDS}
+    if any(lv.capacity != 1 or lv.instances != arch.macs or lv.operands != (t,) for t, lv in regs.items()):
+        return None
+    c = {}
+    for t, reg in regs.items():
+        nxt = arch.chain(t)[1]
+        if t == "Y":
+            c[t] = reg.read_pJ[t] + nxt.write_pJ[t] / arch.fanout(nxt)
+        else:
+            c[t] = nxt.read_pJ[t] / arch.fanout(nxt) + reg.write_pJ[t]
+    pair = min(c["X"] + c["W"], c["X"] + c["Y"], c["W"] + c["Y"])
+    return float(pair), c
+
+
+def _chain_pricing(arch: Architecture, bnds, used: tuple[int, ...], split: str, register_pJ: float) -> Pricing:
+    """Prices valid when words move only between consecutive levels of their operand's chain.
+
+    Each hop (a, b) of operand t costs read_b + write_a inward and read_a + write_b
+    outward; the hop's cost is put on the boundaries it crosses among ``used``: all on the
+    innermost ("inner"), all on the outermost ("outer") or shared equally ("equal").
+    """
+    p: list[dict] = [{cls: 0.0 for cls in _CLASSES} for _ in used]
+    index = {k: i for i, k in enumerate(used)}
+    for t in OPERANDS:
+        for a, b, crossed in _hops(arch, bnds, t):
+            on = [k for k in crossed if k in index]
+            if not on:
+                continue
+            cost = {"in": b.read_pJ[t] + a.write_pJ[t], "out": a.read_pJ[t] + b.write_pJ[t]}
+            if split == "inner":
+                share = {on[0]: 1.0}
+            elif split == "outer":
+                share = {on[-1]: 1.0}
+            else:
+                share = {k: 1.0 / len(on) for k in on}
+            for k, f in share.items():
+                for direction in ("in", "out"):
+                    p[index[k]][(t, direction)] += f * cost[direction]
+    return Pricing(f"chain/{split}" + ("+registers" if register_pJ else ""), used, tuple(p), register_pJ)
+
+
+def pricings(arch: Architecture) -> tuple[Pricing, ...]:
+    """Every price system the bound evaluates on ``arch`` (it keeps the largest result).
+
+    Always the bypass-safe telescoping prices; when words follow their operand's chain,
+    also the hop prices with three ways to share a hop among the boundaries it crosses,
+    each with and (where registers apply) without the register term.  With the register
+    term, the boundaries that register moves cross are left out, so no move is charged twice.
+    """
+    bnds = boundaries(arch)
+    out = [_bypass_pricing(arch, bnds)]
+    if arch.bypass:
+        return tuple(out)
+    all_k = tuple(bd.k for bd in bnds)
+    reg = register_term(arch)
+    variants = [(all_k, 0.0)]
+    if reg is not None:
+        reg_crossed = {k for t in OPERANDS for k in _hops(arch, bnds, t)[0][2]}
+        variants.append((tuple(k for k in all_k if k not in reg_crossed), reg[0]))
+    for used, reg_pJ in variants:
+        for split in ("inner", "outer", "equal"):
+            out.append(_chain_pricing(arch, bnds, used, split, reg_pJ))
+    return tuple(out)
+
+
+def operand_read_terms(arch: Architecture) -> tuple[tuple[str, str, str, int, float], ...]:
+    """(operand, level, access kind, fan-out, pJ per access) for each operand whose MAC-read level is named.
+
+    Inputs and weights are read, partial sums updated (written) once per MAC; one access
+    reaches at most the ``fanout`` MACs below one instance.  Empty without ``mac_reads``.
+    """
+    _check(arch)
+    if not arch.mac_reads:
+        return ()
+    out = []
+    for t in OPERANDS:
+        if t in arch.mac_reads:
+            lv: Level = arch.level(arch.mac_reads[t])
+            kind, cost = ("write", lv.write_pJ[t]) if t == "Y" else ("read", lv.read_pJ[t])
+            out.append((t, lv.name, kind, arch.fanout(lv), float(cost)))
+    return tuple(out)
+
+
+# ----- one formula, three backends -------------------------------------------------
+
+class _Num:
+    """float / numpy backend."""
+
+    @staticmethod
+    def pos(x):
+        return np.maximum(0.0, x)
+
+    @staticmethod
+    def ceil_div(a, b):
+        return np.ceil(np.asarray(a, dtype=np.float64) / b)
+
+    @staticmethod
+    def num(v):
+        return v
+
+
+class _Py(_Num):
+    """exact Python integers for counts (scalar path)."""
+
+    @staticmethod
+    def pos(x):
+        return max(0, x)
+
+    @staticmethod
+    def ceil_div(a, b):
+        return -(-int(a) // int(b))
+
+
+class _Sym:
+    @staticmethod
+    def pos(x):
+        import sympy as sp
+        return sp.Max(0, x)
+
+    @staticmethod
+    def ceil_div(a, b):
+        import sympy as sp
+        return sp.ceiling(a / b)
+
+    @staticmethod
+    def num(v):
+        import sympy as sp
+        return sp.Float(v, 15)
+
+
+def _bound_terms(arch: Architecture, pr: Pricing, Q: list, sz: dict, ops) -> list[tuple[str, str, object, object]]:
+    """The terms of one pricing's bound: (name, kind, words, E_pJ) with the backend ``ops``.
+
+    ``Q[k]``: the two-level traffic bound at boundary k's capacity; ``sz``: X_used, W, Y,
+    F, F_real of the layer(s).  The one place the bound's formula is written.
+    """
+    bnds = boundaries(arch)
+    comp = sz["X_used"] + sz["W"] + sz["Y"]
+    terms = []
+    for i, k in enumerate(pr.used):
+        cp = pr.compulsory(i)
+        E = sum(ops.num(cp[s]) * sz[s] for s in cp) + ops.num(pr.excess(i)) * ops.pos(Q[k] - comp)
+        terms.append((bnds[k].outside, "traffic", Q[k], E))
+    if pr.register_pJ:
+        n = ops.pos(sz["F_real"] - arch.macs)
+        terms.append(("registers", "register transitions", n, ops.num(pr.register_pJ) * n))
+    for t, name, kind, fan, cost in operand_read_terms(arch):
+        n = ops.ceil_div(sz["F_real"] if t == "X" else sz["F"], fan)
+        terms.append((name, f"operand {kind}s ({t})", n, ops.num(cost) * n))
+    terms.append(("mac", "mac", sz["F"], ops.num(arch.mac_pJ) * sz["F"]))
+    return terms
+
+
+@dataclass(frozen=True)
+class HierarchyBound:
+    """The energy floor (pJ) of one layer on one architecture, and where it comes from.
+
+    ``levels``: the terms of the pricing that gave the largest bound, each {"name",
+    "words", "E_pJ", "kind"}: a boundary's crossing traffic (named by the first level
+    outside it, "traffic", with ``U_words`` its inside capacity; ``words`` is the two-level
+    bound on its crossings), register transitions, operand accesses at a MAC-read level,
+    and the MACs.  Their E_pJ add up to ``E_pJ``.  ``pricing`` names that price system.
+    """
+
+    arch: str
+    E_pJ: float
+    levels: tuple[dict, ...]
+    F: int
+    pricing: str
+
+    def to_json(self) -> dict:
+        return {"E_pJ": float(self.E_pJ), "pricing": self.pricing, "levels": [dict(t) for t in self.levels]}
+
+
+def _sizes(P) -> dict:
+    parts = _lb_parts(P, M_MIN)
+    return {k: parts[k] for k in ("X_used", "W", "Y", "F", "F_real")}
+
+
+def hierarchy_lower_bound(layer: Layer, arch: Architecture) -> HierarchyBound:
+    """The lower bound on the energy (pJ) of every execution of ``layer`` on ``arch``.
+
+    Proof and assumptions: docs/hierarchy.md.  Traffic bounds per boundary are the exact
+    integers of bounds.lower_bound.lower_bound at M = U_k; energies are floats, lowered by
+    a relative 1e-12 so rounding cannot lift them.
+    """
+    from bounds.lower_bound import lower_bound
+    from complexity.machine import Machine
+
+    _check(arch)
+    sz = {k: int(v) for k, v in _sizes({f: getattr(layer, f) for f in _FIELDS}).items()}
+    bnds = boundaries(arch)
+    Q = [int(lower_bound(layer, Machine(M=max(M_MIN, bd.U))).Q) for bd in bnds]
+    best = None
+    for pr in pricings(arch):
+        terms = _bound_terms(arch, pr, Q, sz, _Py)
+        E = float(sum(float(t[3]) for t in terms))
+        if best is None or E > best[0]:
+            best = (E, pr, terms)
+    E, pr, terms = best
+    levels = []
+    for name, kind, words, e in terms:
+        entry = {"name": name, "words": int(words), "E_pJ": float(e), "kind": kind}
+        if kind == "traffic":
+            entry["U_words"] = next(bd.U for bd in bnds if bd.outside == name)
+        levels.append(entry)
+    return HierarchyBound(arch=arch.name, E_pJ=E * (1 - _EPS), levels=tuple(levels), F=sz["F"], pricing=pr.name)
+
+
+def hierarchy_lower_bound_np(P, arch: Architecture) -> dict:
+    """Vectorized: {"E_pJ", "F", "Q_<k>" per boundary} float64 arrays for arrays of layers.
+
+    ``P`` maps Layer field names to int64 arrays (as bounds.lower_bound.lower_bound_np);
+    the same pricings and two-level bounds as ``hierarchy_lower_bound``.
+    """
+    from bounds.lower_bound import lower_bound_np
+
+    _check(arch)
+    sz = {k: np.asarray(v, dtype=np.float64) for k, v in _sizes(P).items()}
+    Q = [np.asarray(lower_bound_np(P, max(M_MIN, bd.U))["Q"], dtype=np.float64) for bd in boundaries(arch)]
+    E = None
+    for pr in pricings(arch):
+        e = sum(t[3] for t in _bound_terms(arch, pr, Q, sz, _Num))
+        E = e if E is None else np.maximum(E, e)
+    out = {f"Q_{k}": q for k, q in enumerate(Q)}
+    out["E_pJ"] = np.asarray(E, dtype=np.float64) * (1 - _EPS)
+    out["F"] = sz["F"]
+    return out
+
+
+def hierarchy_expressions(arch: Architecture) -> dict:
+    """Sympy form of the bound on ``arch``: {"E": Max over pricings, "E_pricing": {name: expr}, "Q": [...], "U": [...]}.
+
+    Built from bounds.lower_bound.lb_expressions with M replaced by each boundary's U_k
+    and the architecture's prices as numbers; the layer stays symbolic (bounds/symbols.py).
+    """
+    import sympy as sp
+
+    from bounds import symbols as sy
+    from bounds.lower_bound import lb_expressions
+
+    ex = lb_expressions()
+    sz = {"X_used": ex["X_used"], "W": sy.W, "Y": sy.Y, "F": ex["F"], "F_real": ex["F_real"]}
+    bnds = boundaries(arch)
+    Q = [ex["Q"].subs(sy.M, max(M_MIN, bd.U)) for bd in bnds]
+    per = {pr.name: sp.Add(*[t[3] for t in _bound_terms(arch, pr, Q, sz, _Sym)]) for pr in pricings(arch)}
+    E = sp.Max(*per.values()) if len(per) > 1 else next(iter(per.values()))
+    return {"E": E, "E_pricing": per, "Q": Q, "U": [bd.U for bd in bnds]}
