@@ -44,9 +44,6 @@ PASS_THROUGH_OPS = frozenset({
     "Constant", "ConstantOfShape", "Shape", "Gather", "Cast", "Range",
 })
 
-_PREFIX = "ONNX import: "
-
-
 class OnnxImportError(LayerError):
     """An ONNX model that cannot be read at all (missing file, failed shape inference)."""
 
@@ -59,28 +56,32 @@ class SkippedNode:
     op: str
     reason: str
 
-    def line(self) -> str:
-        return f"{_PREFIX}skipped {self.op} node {self.name!r}: {self.reason}"
+    def line(self, source: str = "ONNX") -> str:
+        kind = "node" if source == "ONNX" else "module"
+        return f"{source} import: skipped {self.op} {kind} {self.name!r}: {self.reason}"
 
 
 @dataclass(frozen=True)
 class OnnxImport:
     """What an import found: the layers, the skipped layer nodes, and the unsupported operators.
 
-    ``unsupported`` is ((operator, count), ...), most frequent first.
+    ``unsupported`` is ((operator, count), ...), most frequent first; ``source`` names the
+    importer in the notes ("ONNX", or "PyTorch" for complexity.torch_import).
     """
 
     layers: tuple[Layer, ...]
     skipped: tuple[SkippedNode, ...] = ()
     unsupported: tuple[tuple[str, int], ...] = ()
+    source: str = "ONNX"
 
     def notes(self) -> list[str]:
         """One line per skipped node, then one line listing the unsupported operators (if any)."""
-        lines = [s.line() for s in self.skipped]
+        lines = [s.line(self.source) for s in self.skipped]
         if self.unsupported:
             n = sum(k for _, k in self.unsupported)
+            kind = "operator" if self.source == "ONNX" else "module"
             listed = ", ".join(f"{op} ({k})" for op, k in self.unsupported)
-            lines.append(f"{_PREFIX}skipped {n} unsupported operator{'s' if n != 1 else ''}: {listed}")
+            lines.append(f"{self.source} import: skipped {n} unsupported {kind}{'s' if n != 1 else ''}: {listed}")
         return lines
 
 
@@ -351,7 +352,7 @@ def import_onnx(model, batch: int = 1) -> OnnxImport:
     if not isinstance(model, onnx.ModelProto):
         model = _read(model)
     try:
-        model = onnx.shape_inference.infer_shapes(model)
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception as exc:  # noqa: BLE001 - onnx raises several types
         raise OnnxImportError("onnx", f"shape inference failed: {str(exc).splitlines()[0] if str(exc) else exc}") \
             from None

@@ -1,6 +1,12 @@
-"""PyTorch import (skipped when torch is not installed)."""
+"""PyTorch import, by forward hooks and by ONNX export (skipped when torch is not installed).
+
+The export test also shows that the TorchScript exporter works without onnxscript, which
+the ``[torch]`` extra does not install.
+"""
 
 from __future__ import annotations
+
+import importlib.util
 
 import pytest
 
@@ -8,7 +14,8 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from complexity.layer import Layer  # noqa: E402
-from complexity.torch_import import layers_from_torch  # noqa: E402
+from complexity.onnx_import import SkippedNode  # noqa: E402
+from complexity.torch_import import export_onnx, layers_from_torch, layers_from_torch_onnx  # noqa: E402
 
 
 class Tiny(nn.Module):
@@ -25,26 +32,72 @@ class Tiny(nn.Module):
         return self.head(torch.flatten(self.features(x), 1))
 
 
-def test_small_module_gives_expected_layers():
+TINY = [
+    Layer(b=2, c=3, d=8, h=32, w=32, kh=3, kw=3, sh=2, sw=2, ph=1, pw=1, name="features.0"),
+    Layer(b=2, c=8, d=8, h=16, w=16, kh=3, kw=3, ph=1, pw=1, groups=8, name="features.3"),
+    Layer(b=2, c=8, d=12, h=8, w=8, kh=1, kw=3, ph=0, pw=1, name="features.5"),
+    Layer.fc(768, 5, b=2, name="head"),
+]
+
+
+class Hard(nn.Module):
+    """A dilated conv that is exact (phases), one that is not, a transposed conv, Conv1d, a functional matmul."""
+
+    def __init__(self):
+        super().__init__()
+        self.dil = nn.Conv2d(3, 8, 3, dilation=2, padding=2)          # 16x16 -> 4 phases of 8x8, pad 1
+        self.dil_s2 = nn.Conv2d(8, 8, 3, dilation=2, padding=2, stride=2)
+        self.up = nn.ConvTranspose2d(8, 4, 2, stride=2)               # 8x8 -> 16x16: a 1x1 conv to 16 channels
+        self.seq = nn.Conv1d(4, 6, 5, padding=2)
+        self.w = nn.Parameter(torch.zeros(6, 3))
+
+    def forward(self, x):
+        z = self.up(self.dil_s2(self.dil(x)))                          # (2, 4, 16, 16)
+        s = self.seq(z.flatten(2)[:, :, :64])                          # (2, 6, 64)
+        return s.transpose(1, 2) @ self.w                              # (2, 64, 3)
+
+
+def test_small_module_gives_expected_layers(capsys):
     layers = layers_from_torch(Tiny(), (2, 3, 32, 32))
-    assert layers == [
-        Layer(b=2, c=3, d=8, h=32, w=32, kh=3, kw=3, sh=2, sw=2, ph=1, pw=1, name="features.0"),
-        Layer(b=2, c=8, d=8, h=16, w=16, kh=3, kw=3, ph=1, pw=1, groups=8, name="features.3"),
-        Layer(b=2, c=8, d=12, h=8, w=8, kh=1, kw=3, ph=0, pw=1, name="features.5"),
-        Layer.fc(768, 5, b=2, name="head"),
-    ]
+    assert layers == TINY
+    assert layers.report.skipped == () and capsys.readouterr().err == ""
 
 
-def test_unsupported_modules_are_warned_by_name():
-    class WithLSTM(nn.Module):
+def test_hooks_skip_inexact_convs_by_name_and_count_other_modules(capsys):
+    class WithLSTM(Hard):
         def __init__(self):
             super().__init__()
             self.rnn = nn.LSTM(4, 6)
-            self.fc = nn.Linear(4, 3)
 
-        def forward(self, x):
-            return self.fc(x)
+    layers = layers_from_torch(WithLSTM(), (2, 3, 16, 16))
+    assert layers == [Layer(b=8, c=3, d=8, h=8, w=8, kh=3, kw=3, ph=1, pw=1, name="dil"),
+                      Layer(b=2, c=4, d=6, h=1, w=64, kh=1, kw=5, pw=2, name="seq")]
+    assert layers.report.skipped == (SkippedNode("dil_s2", "Conv2d", "height dilation 2 is exact only with stride 1 "
+                                                 "and an input size and padding divisible by it (got size 16, "
+                                                 "stride 2, padding 2)"),)
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["PyTorch import: skipped Conv2d module 'dil_s2': height dilation 2 is exact only with stride 1 "
+                   "and an input size and padding divisible by it (got size 16, stride 2, padding 2)",
+                   "PyTorch import: skipped 2 unsupported modules: ConvTranspose2d (1), LSTM (1)"]
 
-    with pytest.warns(UserWarning, match="LSTM x1"):
-        layers = layers_from_torch(WithLSTM(), (5, 4))
-    assert layers == [Layer.fc(4, 3, b=5, name="fc")]
+
+def test_export_route_works_without_onnxscript_and_sees_more(capsys):
+    if importlib.util.find_spec("onnxscript") is not None:
+        pytest.skip("onnxscript is installed, so this cannot show that export works without it")
+    assert layers_from_torch_onnx(Tiny(), (2, 3, 32, 32), quiet=True) == TINY
+    layers = layers_from_torch_onnx(Hard(), (2, 3, 16, 16))
+    assert layers == [Layer(b=8, c=3, d=8, h=8, w=8, kh=3, kw=3, ph=1, pw=1, name="dil"),
+                      Layer(b=2, c=8, d=16, h=8, w=8, name="up"),
+                      Layer(b=2, c=4, d=6, h=1, w=64, kh=1, kw=5, pw=2, name="seq"),
+                      Layer.fc(6, 3, b=2 * 64, name="MatMul")]
+    assert [s.name for s in layers.report.skipped] == ["dil_s2"]
+    err = capsys.readouterr().err
+    assert err.startswith("ONNX import: skipped Conv node 'dil_s2': height dilation 2") and err.count("\n") == 1
+
+
+def test_export_onnx_saves_a_loadable_file(tmp_path):
+    import onnx
+    model = export_onnx(Tiny(), (1, 3, 32, 32), tmp_path / "tiny.onnx")
+    assert [n.op_type for n in onnx.load(str(tmp_path / "tiny.onnx")).graph.node if n.op_type in ("Conv", "Gemm")] \
+        == ["Conv", "Conv", "Conv", "Gemm"]
+    assert len(model.graph.node) >= 6
