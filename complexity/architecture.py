@@ -91,6 +91,10 @@ class Level:
         """Capacity of all instances together (None for DRAM)."""
         return None if self.capacity is None else self.capacity * self.instances
 
+    def __hash__(self) -> int:  # the energy mappings are read-only views: hash their items
+        return hash((self.name, self.capacity, self.instances, self.operands,
+                     tuple(sorted(self.read_pJ.items())), tuple(sorted(self.write_pJ.items()))))
+
     def holds(self, t: str) -> bool:
         return t in self.operands
 
@@ -125,6 +129,11 @@ class Architecture:
     description: str = ""
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def __hash__(self) -> int:  # hashable (e.g. as a cache key) although mac_reads is a mapping
+        return hash((self.name, self.word_bits, self.levels, self.mac_pJ, self.macs,
+                     None if self.mac_reads is None else tuple(sorted(self.mac_reads.items())), self.bypass,
+                     self.description, self.source))
 
     # ----- views ----------------------------------------------------------------
     @property
@@ -276,8 +285,8 @@ class Architecture:
         if not isinstance(bypass, bool):
             raise ArchitectureError("bypass", f"must be true or false, got {bypass!r}")
         return cls(name=arch_name, word_bits=word_bits, levels=tuple(levels), mac_pJ=mac_pJ, macs=macs,
-                   mac_reads=mac_reads, bypass=bypass, description=str(data.get("description", "")),
-                   source=str(data.get("source", "")))
+                   mac_reads=mac_reads, bypass=bypass, description=str(data.get("description") or ""),
+                   source=str(data.get("source") or ""))
 
     @classmethod
     def two_level(cls, machine) -> "Architecture":

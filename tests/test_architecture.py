@@ -53,6 +53,8 @@ def _cli(capsys, *argv):
 
 def test_good_file_reads_every_key():
     a = Architecture.from_dict(GOOD)
+    assert a.bypass is True and len({a, Architecture.from_dict(copy.deepcopy(GOOD))}) == 1
+    assert Architecture.from_dict(dict(GOOD, description=None)).description == ""
     assert [lv.name for lv in a.levels] == ["rf", "glb", "dram"]
     assert a.levels[0].total_words == 64 and a.levels[1].instances == 1 and a.dram.capacity is None
     assert dict(a.levels[0].write_pJ) == {"X": 0.2, "W": 0.2, "Y": 0.3}
@@ -153,6 +155,7 @@ def test_zigzag_capacities_equal_onchip_words(platform, buffer_words):
     arr = plat.hardware_data()["operational_array"]
     assert a.macs == math.prod(arr["sizes"]) and a.mac_pJ == arr["unit_energy"] and a.word_bits == plat.bits
     assert "zigzag-dse 3.9.1" in a.source and plat.hardware_path.name in a.source
+    assert a.bypass is False and a.to_dict()["bypass"] is False
 
 
 def test_zigzag_dram_energy_per_word_matches_the_documented_costs():
@@ -239,6 +242,7 @@ def test_timeloop_import_reads_the_stats(name):
             priced = lv.read_pJ[t] * d.total_reads + lv.write_pJ[t] * (d.total_fills + d.total_updates)
             assert priced == pytest.approx(d.energy_pJ, rel=1e-6)
     ar = st.arithmetic
+    assert a.bypass is False and hash(a) == hash(timeloop_architecture(STATS[name]))
     assert a.macs == ar.instances and a.mac_pJ == pytest.approx(ar.energy_pJ / ar.computes, rel=1e-8)
     assert a.mac_pJ == pytest.approx(ar.compute_energy_pJ, abs=0.005)
     for t in ("X", "W", "Y"):  # the compute reads each operand from the innermost level keeping it

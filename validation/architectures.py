@@ -89,7 +89,8 @@ def zigzag_architecture(platform, buffer_words: int | None = None) -> Architectu
     hardware file innermost first, DRAM last.  Capacities are words of ``platform.bits``
     per instance, instances ZigZag's unroll count (validation.platforms.onchip_memories,
     the Buffer memory resized to ``buffer_words``); energies per word from the ports
-    (zigzag_port_energies).
+    (zigzag_port_energies).  ``bypass`` is False: ZigZag moves an operand through every
+    memory that holds it, level by level.
     """
     from validation.platforms import PlatformError, get_platform, onchip_memories
     try:
@@ -123,7 +124,7 @@ def zigzag_architecture(platform, buffer_words: int | None = None) -> Architectu
     source = f"zigzag-dse {_zigzag_version()}; hardware {hw.name} sha256:{_sha256_prefix(hw)}{resized}"
     return Architecture(
         name=plat.name, word_bits=plat.bits, levels=tuple(levels), mac_pJ=float(arr["unit_energy"]), macs=macs,
-        mac_reads=MappingProxyType({t: MAC_REGISTERS for t in OPERANDS}),
+        mac_reads=MappingProxyType({t: MAC_REGISTERS for t in OPERANDS}), bypass=False,
         description=plat.description, source=source)
 
 
@@ -197,7 +198,9 @@ def timeloop_architecture(stats_path) -> Architecture:
     per-word read/write energies from timeloop_read_write_energies.  MACs: the
     arithmetic level's instances, energy = Energy (total) / Computes (total);
     mac_reads: the innermost level keeping each operand.  ``word_bits`` is the
-    arithmetic level's word width.
+    arithmetic level's word width.  ``bypass`` is False: the operands of a level are the
+    dataspaces the file's mapping keeps there, and Timeloop moves a dataspace between
+    consecutive levels keeping it.
     """
     from validation.timeloop import read_timeloop_stats
     p = Path(stats_path)
@@ -238,7 +241,7 @@ def timeloop_architecture(stats_path) -> Architecture:
         desc += f" (left out, keeping no data: {', '.join(skipped)})"
     return Architecture(
         name=p.name.split(".")[0], word_bits=int(word_bits), levels=tuple(levels), mac_pJ=float(mac_pJ),
-        macs=arith.instances, mac_reads=MappingProxyType(mac_reads) if mac_reads else None,
+        macs=arith.instances, mac_reads=MappingProxyType(mac_reads) if mac_reads else None, bypass=False,
         description=desc, source=f"timeloop stats {p.name} sha256:{_sha256_prefix(p)}")
 
 

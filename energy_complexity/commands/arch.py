@@ -87,6 +87,8 @@ def format_architecture(arch) -> str:
     reads = ", ".join(f"{t} from {arch.innermost(t).name}" for t in ("X", "W", "Y"))
     lines.append(f"MAC operand reads: {reads}" + ("" if arch.mac_reads else " (innermost level holding each; "
                                                                            "no mac_reads given)"))
+    lines.append("bypass: " + ("a word may skip levels holding its operand" if arch.bypass else
+                               "none (a word moves through every level holding its operand)"))
     lines.append(f"on-chip words: {arch.onchip_words:,} (every level below {arch.dram.name}, every instance)")
     return "\n".join(lines)
 
