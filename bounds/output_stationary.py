@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import sympy as sp
 
-from bounds import symbols as S
+from bounds._lazy import LazyModule
 from bounds.named_forms import IDENTITY, Namer
 from bounds.named_forms import defined_symbol as namer_symbol
-from bounds.ops import FloatOps, IntOps
+from bounds.ops import FloatOps, IntOps, ceil_classes
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
@@ -31,8 +30,26 @@ __all__ = ["OSTiles", "OSTileError", "TILE_SYMBOLS", "LAYER_FIELDS", "os_express
            "os_counts", "os_parts", "os_footprint", "os_min_M", "os_best", "os_best_np"]
 
 #: Tile symbols: batch items, filters, output rows, output columns, input channels per chunk.
-Bt_s, D_s, Th_s, Tw_s, C_s = sp.symbols("B_t D T_h T_w C", integer=True, positive=True)
-TILE_SYMBOLS = {"b": Bt_s, "d": D_s, "th": Th_s, "tw": Tw_s, "c": C_s}
+# imported on first use, so that the numeric search (and the one-layer CLI) never loads sympy
+sp = LazyModule("sympy")
+S = LazyModule("bounds.symbols")
+_TILE_SYMBOL_NAMES = {"Bt_s": "b", "D_s": "d", "Th_s": "th", "Tw_s": "tw", "C_s": "c"}
+
+
+@lru_cache(maxsize=1)
+def _tile_symbols() -> dict:
+    """{"b","d","th","tw","c"} -> the sympy tile symbols B_t, D, T_h, T_w, C (made on first use)."""
+    Bt_s, D_s, Th_s, Tw_s, C_s = sp.symbols("B_t D T_h T_w C", integer=True, positive=True)
+    return {"b": Bt_s, "d": D_s, "th": Th_s, "tw": Tw_s, "c": C_s}
+
+
+def __getattr__(name: str):
+    """TILE_SYMBOLS and Bt_s, D_s, Th_s, Tw_s, C_s, made with sympy on first access (PEP 562)."""
+    if name == "TILE_SYMBOLS":
+        return dict(_tile_symbols())
+    if name in _TILE_SYMBOL_NAMES:
+        return _tile_symbols()[_TILE_SYMBOL_NAMES[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OSTileError(ValueError):
@@ -185,7 +202,7 @@ _TILE_KEYS = {"Bt": "b", "D": "d", "Th": "th", "Tw": "tw", "C": "c"}
 @lru_cache(maxsize=1)
 def _sym_forms() -> dict:
     L = dict(S.LAYER_SYMBOLS)
-    t = {k: TILE_SYMBOLS[v] for k, v in _TILE_KEYS.items()}
+    t = {k: _tile_symbols()[v] for k, v in _TILE_KEYS.items()}
     return _os_forms(_SymOps, L, t)
 
 
@@ -199,7 +216,7 @@ def os_named_forms() -> dict:
     """
     namer = Namer()
     L = dict(S.LAYER_SYMBOLS)
-    t = {k: TILE_SYMBOLS[v] for k, v in _TILE_KEYS.items()}
+    t = {k: _tile_symbols()[v] for k, v in _TILE_KEYS.items()}
     f = _os_forms(_NamedSymOps(namer), L, t)
     return {"defs": dict(namer.defs), "short": f}
 
@@ -212,7 +229,7 @@ def os_expressions() -> dict:
     forms "defs" and "short" of ``os_named_forms``.
     """
     out = dict(_sym_forms())
-    out["tile_symbols"] = dict(TILE_SYMBOLS)
+    out["tile_symbols"] = dict(_tile_symbols())
     out.update(os_named_forms())
     return out
 
@@ -294,72 +311,142 @@ def os_min_M(layer: Layer) -> int:
 # ----------------------------------------------------------------------------------------
 # Exhaustive tile search.
 # ----------------------------------------------------------------------------------------
+def _axis_candidates(n: int, k: int, s: int, p: int, o: int) -> np.ndarray:
+    """Tile sizes T of one axis that the exhaustive search needs: O(sqrt(o) + (p/s) log o) of them.
+
+    For each tile count N = ceil(o/T) (bounds.ops.ceil_classes) the smallest T of the class,
+    plus the T whose loaded lines R can still drop within the class: those where the
+    first N-1 tiles reach the right padding ((N-1) T s > s + p + n - k) and those with
+    T s <= p (several tiles clipped by the left padding).  Every other T is dominated by
+    one of these: same N, no more lines R, and each of its (tile, real lines) pairs
+    (T^F, R^F), (T^L, R^L) within one of the other's (docs/dataflow_os.md, section 7;
+    checked against every T in tests/test_hardening_compute.py).
+    """
+    Tmin = ceil_classes(o)
+    N = -((-o) // Tmin)
+    Tmax = np.where(N == 1, o, (o - 1) // np.maximum(N - 1, 1))
+    Tr = np.where(N >= 2, (s + p + n - k) // (np.maximum(N - 1, 1) * s) + 1, o + 1)
+    lo = np.concatenate([np.maximum(Tmin, Tr), Tmin])
+    hi = np.concatenate([Tmax, np.minimum(Tmax, -(-p // s))])
+    ln = np.maximum(hi - lo + 1, 0)
+    extra = np.repeat(lo - np.concatenate([[0], np.cumsum(ln)[:-1]]), ln) + np.arange(int(ln.sum()))
+    return np.union1d(Tmin, extra).astype(np.int64)
+
+
+_AXIS_KEYS = ("N", "R", "thF", "RF", "thL", "RL")
+#: Most candidates per axis for which the (quadratic, chunked) dominance filter runs.
+_PARETO_MAX = 8192
+
+
 def _pareto_axis(n, k, s, p, o) -> dict:
-    """Per-axis arrays over T = 1..o, reduced to the T not dominated in (N, R, thF, RF, thL, RL).
+    """Per-axis arrays over the candidate T, reduced to the T not dominated in (N, R, thF, RF, thL, RL).
 
     Q is nondecreasing in N and R and the footprint in thF, RF, thL, RL, so a dominated
     T can never be needed by the exhaustive minimum (docs/dataflow_os.md, section 7).
+    The filter is pairwise over the O(sqrt(o)) candidates, in blocks of rows (bounded memory).
     """
-    T = np.arange(1, o + 1, dtype=np.int64)
+    T = _axis_candidates(n, k, s, p, o)
     a = _axis(IntOps, np.int64(n), np.int64(k), np.int64(s), np.int64(p), T)
-    keys = ("N", "R", "thF", "RF", "thL", "RL")
-    V = np.stack([np.broadcast_to(a[q], T.shape) for q in keys], axis=1)
+    V = np.stack([np.broadcast_to(a[q], T.shape) for q in _AXIS_KEYS], axis=1)
     # remove exact duplicates first (keep smallest T), then strictly dominated rows
     _, first = np.unique(V, axis=0, return_index=True)
     keep = np.sort(first)
-    V = V[keep]
-    le = (V[:, None, :] <= V[None, :, :]).all(axis=2)  # le[i, j]: row i <= row j everywhere
-    dominated = (le & ~np.eye(len(V), dtype=bool)).any(axis=0)
-    sel = keep[~dominated]
-    out = {q: np.broadcast_to(a[q], T.shape)[sel] for q in keys}
-    out["T"] = T[sel]
+    if len(keep) <= _PARETO_MAX:
+        U = V[keep]
+        dominated = np.zeros(len(U), dtype=bool)
+        step = max(1, (1 << 21) // max(len(U), 1))
+        for i0 in range(0, len(U), step):              # dominated[j] |= some row i != j is <= row j
+            le = (U[i0:i0 + step, None, :] <= U[None, :, :]).all(axis=2)
+            le[np.arange(le.shape[0]), np.arange(i0, i0 + le.shape[0])] = False
+            dominated |= le.any(axis=0)
+        keep = keep[~dominated]
+    out = {q: np.broadcast_to(a[q], T.shape)[keep] for q in _AXIS_KEYS}
+    out["T"] = T[keep]
     return out
 
 
 def _classes(n: int) -> np.ndarray:
     """Smallest tile size of each distinct tile count ceil(n/x), x = 1..n (about 2 sqrt(n) values)."""
-    x = np.arange(1, n + 1, dtype=np.int64)
-    N = np.unique(-((-n) // x))
-    return np.unique(-((-n) // N))
+    return ceil_classes(n)
+
+
+#: Grid cells (h candidates x w candidates) evaluated at once by the exhaustive search.
+_GRID_CHUNK = 1 << 18
 
 
 def _search(layer: Layer, M: int):
     """Exact minimum of Q over all OS tiles with footprint <= M; None if nothing fits.
 
-    Returns (Q, footprint, OSTiles).  C = 1 (Q does not depend on C, the footprint grows
-    with it); D ranges over the smallest member of each ceil(dg/D) class; Bt is the
-    largest that fits, then lowered to the smallest of its ceil(b/Bt) class.
+    Returns (Q, footprint, OSTiles), the least footprint among the tiles of least Q.
+    C = 1 (Q does not depend on C, the footprint grows with it); D ranges over the
+    smallest member of each ceil(dg/D) class; Th, Tw over the per-axis candidates of
+    ``_pareto_axis``; Bt is the largest that fits, then lowered to the smallest of its
+    ceil(b/Bt) class.  The D x Th x Tw grid is evaluated in blocks of about _GRID_CHUNK
+    cells (bounded memory), and a D or a block of rows is skipped when a lower bound on its Q already exceeds the best Q.
+    Python integers take over where int64 could overflow.
     """
     L = layer
     ah = _pareto_axis(L.h, L.kh, L.sh, L.ph, L.nh)
     aw = _pareto_axis(L.w, L.kw, L.sw, L.pw, L.nw)
     k2 = L.kh * L.kw
+    Y, W = L.Y, L.W
+    big = Y + L.b * L.nh * L.nw * W + L.dg * L.b * L.c * (L.nh * L.kh) * (L.nw * L.kw) >= 1 << 62 or M >= 1 << 62
+    if big:
+        ah = {q: v.astype(object) for q, v in ah.items()}
+        aw = {q: v.astype(object) for q, v in aw.items()}
+    Rw_min, Nw_min = min(aw["R"]), min(aw["N"])
+    order = np.argsort(ah["R"].astype(np.float64), kind="stable")     # rows of few lines first
+    ah = {q: v[order] for q, v in ah.items()}
+    Wd = {q: v[None, None, :] for q, v in aw.items()}
+    bc = L.b * L.c
+    kh_, kw_ = len(ah["T"]), len(aw["T"])
+    rows = max(1, min(kh_, _GRID_CHUNK // kw_))        # rows of the grid per block
+    nd = max(1, _GRID_CHUNK // (rows * kw_))           # D values per block
+    Ds = ceil_classes(L.dg, limit=(M - 1) // k2)[::-1]  # large D first: few input reloads
+    if big:
+        Ds = Ds.astype(object)
     best = None
-    H = {q: v[:, None] for q, v in ah.items()}
-    Wd = {q: v[None, :] for q, v in aw.items()}
-    NN = H["N"] * Wd["N"]
-    RR = H["R"] * Wd["R"]
-    for D in _classes(L.dg):
-        D = int(D)
-        room = M - D * k2
-        if room <= 0:
-            break
-        phi = _peak_term(IntOps, D, 1, H, Wd)
-        bt = np.minimum(room // phi, L.b)
-        ok = bt >= 1
-        if not ok.any():
-            continue
-        Nb = -((-L.b) // np.maximum(bt, 1))
-        Q = L.Y + Nb * NN * L.W + (-(-L.dg // D)) * L.b * L.c * RR
-        Q = np.where(ok, Q, np.iinfo(np.int64).max)
-        i = np.unravel_index(np.argmin(Q), Q.shape)
-        q = int(Q[i])
-        Bt = int(-(-L.b // Nb[i]))
-        fp = Bt * int(phi[i]) + D * k2
-        cand = (q, fp, OSTiles(Bt, D, int(ah["T"][i[0]]), int(aw["T"][i[1]]), 1))
-        if best is None or cand[:2] < best[:2]:
-            best = cand
+    for j0 in range(0, len(Ds), nd):
+        Dv = Ds[j0:j0 + nd]
+        Nd = -(-L.dg // Dv)
+        if best is not None:                           # D whose Q cannot reach the best
+            Dv = Dv[Y + W + Nd * bc * ah["R"][0] * Rw_min <= best[0]]
+            if len(Dv) == 0:
+                continue
+            Nd = -(-L.dg // Dv)
+        Dv, Nd = Dv[:, None, None], Nd[:, None, None]
+        for i0 in range(0, kh_, rows):
+            H = {q: v[None, i0:i0 + rows, None] for q, v in ah.items()}
+            if best is not None:                       # rows whose Q cannot reach the best
+                lbq = Y + W * H["N"][0, :, 0] * Nw_min + Nd.min() * bc * H["R"][0, :, 0] * Rw_min
+                live = np.flatnonzero(lbq <= best[0])
+                if live.size == 0:
+                    continue
+                H = {q: v[:, live] for q, v in H.items()}
+            cand = _block_best(L, M, k2, Dv, Nd, H, Wd)
+            if cand is not None and (best is None or cand[:2] < best[:2]):
+                best = cand
     return best
+
+
+def _block_best(L: Layer, M: int, k2: int, D, Nd, H: dict, Wd: dict):
+    """(Q, footprint, OSTiles) of least (Q, footprint) over a block of D x Th x Tw (C = 1), or None."""
+    room = M - D * k2
+    phi = _peak_term(IntOps, D, 1, H, Wd)
+    bt = np.minimum(room // phi, L.b)
+    ok = bt >= 1
+    if not ok.any():
+        return None
+    Nb = -((-L.b) // np.maximum(bt, 1))
+    Q = L.Y + Nb * (H["N"] * Wd["N"]) * L.W + Nd * (L.b * L.c) * (H["R"] * Wd["R"])
+    top = 1 << 200 if Q.dtype == object else np.iinfo(np.int64).max
+    Q = np.where(ok, Q, top)
+    q = Q.min()
+    Bt = -((-L.b) // Nb)
+    fp = np.where(Q == q, Bt * phi + D * k2, top)
+    i = np.unravel_index(np.argmin(fp), fp.shape)
+    return (int(q), int(fp[i]), OSTiles(int(Bt[i]), int(D[i[0], 0, 0]), int(H["T"][0, i[1], 0]),
+                                        int(Wd["T"][0, 0, i[2]]), 1))
 
 
 def _cost(layer: Layer, machine, tiles: OSTiles) -> Cost:

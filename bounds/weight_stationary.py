@@ -18,11 +18,10 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 import numpy as np
-import sympy as sp
 
-from bounds import symbols as S
+from bounds._lazy import LazyModule
 from bounds.named_forms import IDENTITY, Namer, full_values
-from bounds.ops import FloatOps, IntOps, PyIntOps
+from bounds.ops import FloatOps, PyIntOps, ceil_classes
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
@@ -31,7 +30,22 @@ __all__ = ["WSTiles", "ws_expressions", "ws_continuous_optimum", "ws_counts", "w
            "D_SYM", "C_SYM"]
 
 #: Tile symbols: filters per block and input channels per block.
-D_SYM, C_SYM = sp.symbols("D C", integer=True, positive=True)
+# imported on first use, so that the numeric search (and the one-layer CLI) never loads sympy
+sp = LazyModule("sympy")
+S = LazyModule("bounds.symbols")
+
+
+@lru_cache(maxsize=1)
+def _tile_symbols() -> tuple:
+    """The sympy block symbols (D, C), made on first use."""
+    return tuple(sp.symbols("D C", integer=True, positive=True))
+
+
+def __getattr__(name: str):
+    """D_SYM and C_SYM, made with sympy on first access (PEP 562)."""
+    if name in ("D_SYM", "C_SYM"):
+        return _tile_symbols()[name == "C_SYM"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 LAYER_FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
 
@@ -116,7 +130,7 @@ def ws_named_forms() -> dict:
     ``bounds.named_forms.expand(short, defs)`` gives the full form.
     """
     namer = Namer()
-    f = _formulas(_layer_symbols(), D_SYM, C_SYM, _sp_ops(namer))
+    f = _formulas(_layer_symbols(), *_tile_symbols(), _sp_ops(namer))
     return {"defs": dict(namer.defs), "short": f}
 
 
@@ -130,8 +144,8 @@ def ws_expressions() -> dict:
     "aux" (each named symbol -> its full expression, so ``short.xreplace(aux)`` is the
     full form).  Valid for 1 <= D <= d/g, 1 <= C <= c/g (docs/dataflow_ws.md).
     """
-    out = _formulas(_layer_symbols(), D_SYM, C_SYM, _sp_ops())
-    out["tile_symbols"] = (D_SYM, C_SYM)
+    out = _formulas(_layer_symbols(), *_tile_symbols(), _sp_ops())
+    out["tile_symbols"] = _tile_symbols()
     named = ws_named_forms()
     out["defs"], out["short"] = named["defs"], named["short"]
     out["aux"] = full_values(named["defs"])
@@ -150,6 +164,7 @@ def _ws_optimum(e) -> dict:
     D_opt = sp.sqrt(a * Mp / (K * y))
     C_opt = Mp / (K * D_opt + B)
     Q_opt = e["W"] - e["Y"] + 2 * sp.sqrt(a * y * K / Mp) + y * B / Mp
+    D_SYM, C_SYM = _tile_symbols()
     all_fit = sp.Le(e["footprint"].xreplace({D_SYM: d / g, C_SYM: c / g}), S.M)
     return {"D": D_opt, "C": C_opt, "Q": Q_opt, "all_fit": all_fit,
             "Q_all_fit": e["X_used"] + e["W"] + e["Y"]}
@@ -206,33 +221,36 @@ def ws_min_M(layer: Layer) -> int:
     return ws_footprint(layer, WSTiles(1, 1))
 
 
-def _distinct_blocks(n: int) -> np.ndarray:
-    """The smallest block size for each block count: ceil(n / k) for k = 1..n (sorted, unique)."""
-    k = np.arange(1, n + 1, dtype=np.int64)
-    return np.unique(-(-n // k))
-
-
 def _best_exhaustive(layer: Layer, M: int):
-    """Minimize Q over every tile; only the smallest D (C) per block count need be tried.
+    """Minimize Q over every tile (D, C) that fits, exactly, in O(sqrt(d/g)) time and memory.
 
-    Q depends on D only through ceil(dg/D) and the footprint grows with D, so replacing
-    D by ceil(dg/ceil(dg/D)) keeps Q and never breaks the fit (likewise C): the minimum
-    over these O(sqrt(dg) sqrt(cg)) candidates is the minimum over all dg*cg tiles.
-    Ties go to the smaller footprint, then the smaller D.
+    Q = |W| + ceil(dg/D) |X_used| + (2 ceil(cg/C) - 1) |Y| depends on D and C only through
+    their block counts while the footprint grows with both, so only the smallest D of each
+    block count (bounds.ops.ceil_classes) need be tried.  For each such D the best C is
+    closed-form: the largest that fits, C_max = (M-1) // (D kh kw + uw R), lowered to the
+    smallest C with the same count (|Y| > 0, so fewer channel blocks is always better).
+    This is the minimum over all dg*cg tiles; ties go to the smaller footprint, then the
+    smaller D.  Python integers take over where int64 could overflow.
     """
     L = _layer_ints(layer)
-    Ds = _distinct_blocks(layer.dg)[:, None]
-    Cs = _distinct_blocks(layer.cg)[None, :]
-    f = _formulas(L, Ds, Cs, IntOps)
-    fp = np.broadcast_to(f["footprint"], (Ds.size, Cs.size))
-    ok = fp <= M
-    if not ok.any():
+    f1 = _formulas(L, 1, 1, PyIntOps)
+    K = L["kh"] * L["kw"]
+    B = f1["used_width"] * f1["window_rows"]
+    dg, cg = layer.dg, layer.cg
+    Xu, Y, W = f1["X_used"], f1["Y"], f1["W"]
+    if (M - 1 - B) // K < 1:
         return None
-    Q = np.where(ok, np.broadcast_to(f["Q"], fp.shape), np.iinfo(np.int64).max)
-    qmin = Q.min()
-    cand = np.argwhere(Q == qmin)
-    best = min(cand, key=lambda ij: (fp[ij[0], ij[1]], Ds[ij[0], 0]))
-    return WSTiles(int(Ds[best[0], 0]), int(Cs[0, best[1]]))
+    Ds = ceil_classes(dg, limit=(M - 1 - B) // K)        # D with C = 1 fitting: D K + B + 1 <= M
+    if W + dg * Xu + (2 * cg - 1) * Y >= 1 << 62 or M >= 1 << 62:
+        Ds = Ds.astype(object)                          # exact Python integers
+    Cmax = np.minimum((M - 1) // (Ds * K + B), cg)
+    nC = -(-cg // Cmax)
+    C = -(-cg // nC)
+    Q = W + (-(-dg // Ds)) * Xu + (2 * nC - 1) * Y
+    fp = Ds * C * K + C * B + 1
+    i = min(range(len(Ds)), key=lambda j: (Q[j], fp[j], Ds[j])) if Ds.dtype == object \
+        else int(np.lexsort((Ds, fp, Q))[0])
+    return WSTiles(int(Ds[i]), int(C[i]))
 
 
 def ws_best(layer: Layer, machine, exhaustive: bool = True) -> Cost:

@@ -18,6 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from bounds.ops import ceil_classes
 from complexity.layer import Layer, used_inputs_1d
 from estimation.eyeriss_config import DATA_TYPES, LEVELS, EyerissConfig, scaled_costs
 from estimation.sparsity import mac_fraction, rlc_factor
@@ -187,10 +188,12 @@ def _counts(g: _Geom, cfg: EyerissConfig, e, p, q, pm, pc, nb, km, kc, ke, order
     mb, cb, eb = np.minimum(g.M, km * mt), np.minimum(g.C, kc * ct), np.minimum(g.E, ke * e)
     nbb = np.minimum(g.N, nb)
     T = {"n": _cdiv(g.N, nbb), "m": _cdiv(g.M, mb), "c": _cdiv(g.C, cb), "e": _cdiv(g.E, eb)}
-    Wg = g.M * g.C * g.R * g.S
-    Yg = g.N * g.M * g.E * g.F
+    # word counts in float64: exact below 2**53, and no int64 overflow for huge layers (c = 10^15)
+    Wg = float(g.M * g.C * g.R * g.S)
+    Yg = float(g.N * g.M * g.E * g.F)
     Fg = Yg * g.C * g.R * g.S
-    Xb = g.N * g.C * glb_rows_sum * g.Wu                 # input words of one sweep over all GLB strips
+    NC = float(g.N * g.C)
+    Xb = NC * glb_rows_sum * g.Wu                        # input words of one sweep over all GLB strips
     fW = _outer_factor(order, _REL["weight"], T)
     fX = _outer_factor(order, _REL["input"], T)
     v = _outer_factor(order, _REL["psum"], T)            # visits of each output block (c outside)
@@ -200,10 +203,10 @@ def _counts(g: _Geom, cfg: EyerissConfig, e, p, q, pm, pc, nb, km, kc, ke, order
         "dram": {"weight": fW * Wg * g_w, "input": fX * Xb * g_a,
                  "psum": Yg * g_a + 2 * (v - 1) * Yg},
         "buffer": {"weight": fW * Wg + w_rd,
-                   "input": fX * Xb + nM1 * g.N * g.C * pass_rows * g.Wu,
+                   "input": fX * Xb + nM1 * NC * pass_rows * g.Wu,
                    "psum": Yg * contrib + Yg * (contrib - 1) + (v - 1) * Yg + v * Yg},
         "array": {"weight": e * w_rd,
-                  "input": A_m * g.N * g.C * pass_pes * g.Wu,
+                  "input": A_m * NC * pass_pes * g.Wu,
                   "psum": Yg * A_c * g.R + Yg * (contrib - 1)},
         "rf": {"weight": Fg * mf, "input": Fg * mf, "psum": 2 * Fg * mf},
     }
@@ -251,15 +254,16 @@ def access_counts(layer: Layer, config: EyerissConfig, mapping: RSMapping,
     return AccessCounts(counts=counts, macs=float(macs) * g.G)
 
 
-def _trip_values(n: int) -> np.ndarray:
-    """Block multiples k in 1..n giving distinct trip counts ceil(n/k) (the smallest k for each)."""
-    ks, t_seen = [], set()
-    for k in range(1, n + 1):
-        t = -(-n // k)
-        if t not in t_seen:
-            t_seen.add(t)
-            ks.append(k)
-    return np.array(ks, dtype=np.int64)
+@lru_cache(maxsize=4096)
+def _trip_values(n: int, limit: int | None = None) -> np.ndarray:
+    """Block multiples k in 1..n (at most ``limit``) giving distinct trip counts ceil(n/k), the smallest k for each.
+
+    About 2 sqrt(n) values, in O(sqrt(n)) (never a loop over 1..n): see bounds.ops.ceil_classes.
+    Cached, hence read-only.
+    """
+    out = ceil_classes(n, limit)
+    out.flags.writeable = False
+    return out
 
 
 def search_mapping(layer: Layer, config: EyerissConfig = EyerissConfig(), density_w: float = 1.0,
@@ -351,6 +355,44 @@ def _pass_candidates(g: _Geom, cfg: EyerissConfig, sets: int):
     return p[ok], q[ok], pm[ok], pc[ok]
 
 
+def _block_multiples(g: _Geom, glb: int, e: int, mt: int, ct: int) -> tuple:
+    """Candidate (nb, km, kc, ke) block multiples of one pass shape: one per trip count, GLB-feasible only.
+
+    The GLB occupancy nbb cb rmax Wu + mb cb R S + nbb mb eb F grows with each block
+    dimension, and every other dimension is at least its value at multiple 1 (rmax >= 1:
+    every output row reads a real input row, as p < R).  So a multiple whose dimension
+    alone overflows the GLB, the others at their least, can never fit; dropping it before
+    the grid is built changes no result and keeps the grid small when a dimension is huge
+    (c = 10^12 has 2 10^6 trip counts, a handful of which fit).
+    """
+    RS, Wu, F = g.R * g.S, g.Wu, g.F
+    n1, m1, c1, e1 = 1, min(g.M, mt), min(g.C, ct), min(g.E, e)
+    cap_n = (glb - m1 * c1 * RS) // max(1, c1 * Wu + m1 * e1 * F)
+    cap_m = (glb - n1 * c1 * Wu) // max(1, c1 * RS + n1 * e1 * F)
+    cap_c = (glb - n1 * m1 * e1 * F) // max(1, n1 * Wu + m1 * RS)
+    cap_e = (glb - n1 * c1 * Wu - m1 * c1 * RS) // max(1, n1 * m1 * F)
+    return (_fit_multiples(g.N, 1, g.N, cap_n),
+            _fit_multiples(_cdiv(g.M, mt), mt, g.M, cap_m),
+            _fit_multiples(_cdiv(g.C, ct), ct, g.C, cap_c),
+            _fit_multiples(_cdiv(g.E, e), e, g.E, cap_e))
+
+
+@lru_cache(maxsize=4096)
+def _block_grid(g: _Geom, glb: int, e: int, mt: int, ct: int) -> tuple:
+    """Every combination of ``_block_multiples`` as four flat arrays (nb varies slowest); cached, read-only."""
+    grid = [v.ravel() for v in np.meshgrid(*_block_multiples(g, glb, e, mt, ct), indexing="ij")]
+    for v in grid:
+        v.flags.writeable = False
+    return tuple(grid)
+
+
+def _fit_multiples(n: int, unit: int, total: int, cap: int) -> np.ndarray:
+    """Trip-count representatives k of n with min(total, k unit) <= cap (and at least the smallest, k = 1)."""
+    if total <= cap:
+        return _trip_values(int(n))
+    return _trip_values(int(n), int(max(1, cap // unit)))
+
+
 def _search_glb(g, cfg, e, p, q, pm, pc, costs, g_w, g_a, mf):
     """Best GLB block and DRAM loop order for one pass shape: (energy, RSMapping)."""
     return _search_glb_batch(g, cfg, [(e, p, q, pm, pc)], costs, g_w, g_a, mf)[0]
@@ -360,31 +402,30 @@ def _search_glb_batch(g, cfg, shapes, costs, g_w, g_a, mf):
     """``_search_glb`` for many pass shapes (e, p, q, pm, pc) in one vectorized evaluation."""
     cols = {k: [] for k in ("e", "p", "q", "pm", "pc", "nb", "km", "kc", "ke", "seg")}
     for j, (e, p, q, pm, pc) in enumerate(shapes):
-        grid = np.meshgrid(_trip_values(g.N), _trip_values(_cdiv(g.M, pm * p)),
-                           _trip_values(_cdiv(g.C, pc * q)), _trip_values(_cdiv(g.E, e)), indexing="ij")
+        grid = _block_grid(g, cfg.glb_words, e, p * pm, q * pc)
         n = grid[0].size
         for k, v in zip(("nb", "km", "kc", "ke"), grid):
-            cols[k].append(v.ravel())
+            cols[k].append(v)
         for k, v in zip(("e", "p", "q", "pm", "pc", "seg"), (e, p, q, pm, pc, j)):
             cols[k].append(np.full(n, v, dtype=np.int64))
     a = {k: np.concatenate(v) for k, v in cols.items()}
     ebs = np.minimum(g.E, a["ke"] * a["e"])
-    rows = {int(x): _glb_rows(g, int(x)) for x in np.unique(ebs)}
-    rmax = np.array([rows[int(x)][1] for x in ebs])
+    ub, inv = np.unique(ebs, return_inverse=True)      # strip heights: a few distinct values
+    rows = np.array([_glb_rows(g, int(x)) for x in ub], dtype=np.int64).reshape(-1, 2)
+    rsum_all, rmax = rows[inv.reshape(-1), 0], rows[inv.reshape(-1), 1]
     # drop the blocks that overflow the GLB before costing them (same occupancy as _counts)
     mb = np.minimum(g.M, a["km"] * a["pm"] * a["p"])
     cb = np.minimum(g.C, a["kc"] * a["pc"] * a["q"])
     nbb = np.minimum(g.N, a["nb"])
     fits = nbb * cb * rmax * g.Wu + mb * cb * g.R * g.S + nbb * mb * ebs * g.F <= cfg.glb_words
     a = {k: v[fits] for k, v in a.items()}
-    ebs, rmax = ebs[fits], rmax[fits]
+    ebs, rmax, rsum = ebs[fits], rmax[fits], rsum_all[fits]
     if not len(ebs):
         return [(math.inf, None)] * len(shapes)
-    rsum = np.array([rows[int(x)][0] for x in ebs])
     e, p, q, pm, pc, NB, KM, KC, KE = (a[k] for k in ("e", "p", "q", "pm", "pc", "nb", "km", "kc", "ke"))
-    pss = {int(x): _pass_sums(g, int(x), cfg.rows) for x in np.unique(e)}
-    prow = np.array([pss[int(x)][0] for x in e])
-    ppe = np.array([pss[int(x)][1] for x in e])
+    ue, inv = np.unique(e, return_inverse=True)
+    pss = np.array([_pass_sums(g, int(x), cfg.rows) for x in ue], dtype=np.int64).reshape(-1, 2)
+    prow, ppe = pss[inv.reshape(-1), 0], pss[inv.reshape(-1), 1]
     cnt, _, occ = _counts(g, cfg, e, p, q, pm, pc, NB, KM, KC, KE, ORDERS[0], prow, ppe, rsum, rmax, g_w, g_a, mf)
     base = sum(costs[lv] * sum(np.broadcast_to(x, NB.shape) for x in row.values())
                for lv, row in cnt.items() if lv != "rf")
