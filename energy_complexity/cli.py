@@ -20,7 +20,7 @@ from complexity.machine import MachineError
 from energy_complexity.errors import CLIError
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("bounds", "derive", "estimate", "reference", "validate", "figures", "arch")
+COMMANDS = ("bounds", "derive", "estimate", "reference", "validate", "figures", "arch", "serve")
 
 
 def _load_commands():
