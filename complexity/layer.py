@@ -145,6 +145,17 @@ class Layer:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def symbols(self) -> dict:
+        """{sympy symbol: value} for the layer symbols of bounds/symbols.py (b, c, d, h, w, k_h, ..., g).
+
+        So ``lb_expressions()["Q"].subs(layer.symbols() | {M: 65536})`` evaluates a closed
+        form for this layer (``subs(layer.to_dict())`` cannot: its string keys become new
+        symbols without the integer assumptions, which match nothing).  sympy is imported
+        only when this is called.
+        """
+        from bounds.symbols import LAYER_SYMBOLS  # lazy: complexity stays free of sympy
+        return {sym: getattr(self, f) for f, sym in LAYER_SYMBOLS.items()}
+
     def replace(self, **changes) -> "Layer":
         d = self.to_dict(); d.update(changes)
         return Layer(**d)
