@@ -11,8 +11,9 @@ definitions back: the full form is literally the short form with the defs substi
 
 from __future__ import annotations
 
-import sympy as sp
-from sympy.core.function import AppliedUndef
+from bounds._lazy import LazyModule
+
+sp = LazyModule("sympy")  # imported on first use: IDENTITY (the numeric code's hook) needs no sympy
 
 __all__ = ["IDENTITY", "Identity", "Namer", "expand", "defined_symbol"]
 
@@ -98,6 +99,7 @@ def _refs(expr, defs: dict) -> set:
     """The heads of ``defs`` that ``expr`` mentions directly."""
     if not isinstance(expr, sp.Basic):
         return set()
+    from sympy.core.function import AppliedUndef
     funcs = {h.func: h for h in defs if not isinstance(h, sp.Symbol)}
     out = {s for s in expr.free_symbols if s in defs}
     return out | {funcs[f.func] for f in expr.atoms(AppliedUndef) if f.func in funcs}
