@@ -172,9 +172,9 @@ def _plan(layer: Layer, arch: Architecture, sched: NestedSchedule) -> _Plan:
             v = int(v)
             if v > T[l + 1][x]:
                 raise NestedScheduleError(f"{key}.{x}", f"{v} exceeds the tile {T[l + 1][x]} of the level above")
-            if x in "rs" and v != E[x] and (l != 0 or v != 1):
-                raise NestedScheduleError(f"{key}.{x}", "the kernel is split only at the innermost level, "
-                                                         "into single taps (1)")
+            if x in "rs" and v not in (1, E[x]):
+                raise NestedScheduleError(f"{key}.{x}", f"a kernel tile is the whole kernel ({E[x]}) or one tap (1), "
+                                                         f"got {v}")
             t[x] = v
         T[l] = t
         try:
@@ -189,8 +189,8 @@ def _plan(layer: Layer, arch: Architecture, sched: NestedSchedule) -> _Plan:
         for op in OPERANDS:
             if mac[op] == l and m.keep is not None and op not in kp:
                 raise NestedScheduleError(f"{key}.keep", f"MACs read {op} from level {lv.name!r}, which must keep it")
-            if mac[op] == l:
-                kp.add(op)
+            if mac[op] == l or (not getattr(arch, "bypass", True) and op in lv.operands and l > mac[op]):
+                kp.add(op)      # MACs read it here, or the architecture moves it level by level
             if l < mac[op]:
                 kp.discard(op)      # below the level MACs read it from: nobody needs it there
         keeps[l] = frozenset(kp)
@@ -246,9 +246,29 @@ def _axis_terms(st, sz, n, k, s, p, Tk):
 
 def _pareto(pairs: np.ndarray) -> np.ndarray:
     """The (size, lines) pairs not dominated by another (maxima of any nonnegative combination)."""
-    u = np.unique(pairs, axis=0)
-    keep = [not np.any((u[:, 0] >= a) & (u[:, 1] >= b) & ((u[:, 0] > a) | (u[:, 1] > b))) for a, b in u]
-    return u[np.array(keep, dtype=bool)]
+    o = np.lexsort((-pairs[:, 1], -pairs[:, 0]))       # size descending, then lines descending
+    q = pairs[o]
+    best = np.maximum.accumulate(q[:, 1])
+    keep = np.ones(len(q), dtype=bool)
+    keep[1:] = q[1:, 1] > best[:-1]
+    return q[keep]
+
+
+@lru_cache(maxsize=1 << 16)
+def _pos(E: int, chain: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Cached ``_positions``: the tiles of [0, E) after the nested tile sizes ``chain`` (outermost first)."""
+    if not chain:
+        return np.array([0], dtype=np.int64), np.array([E], dtype=np.int64)
+    st, sz = _pos(E, chain[:-1])
+    return _split(st, sz, int(chain[-1]))
+
+
+@lru_cache(maxsize=1 << 16)
+def _axis_cached(n: int, k: int, s: int, p: int, E: int, chain: tuple, Tk: int):
+    """(tiles, summed real lines, (size, lines) pairs) of an output axis tiled by ``chain``."""
+    st, sz = _pos(E, chain)
+    lines, pairs = _axis_terms(st, sz, n, k, s, p, Tk)
+    return len(st), lines, pairs
 
 
 def _axis_params(L: Layer, ax: str):
@@ -305,13 +325,13 @@ def _analysis(layer: Layer, arch: Architecture, plan: _Plan) -> dict:
     pairs = [dict() for _ in range(K)]
     for x in DIMS:
         for l in range(K - 1):
-            chain = [plan.T[m][x] for m in range(K - 2, l - 1, -1)]
-            st, sz = _positions(E[x], chain)
-            counts[l][x] = len(st)
+            chain = tuple(int(plan.T[m][x]) for m in range(K - 2, l - 1, -1))
             if x in "hw":
                 n, k, s, p = _axis_params(layer, x)
                 Tk = plan.T[l]["r" if x == "h" else "s"]
-                RL[l][x], pairs[l][x] = _axis_terms(st, sz, n, k, s, p, Tk)
+                counts[l][x], RL[l][x], pairs[l][x] = _axis_cached(n, k, s, p, E[x], chain, Tk)
+            else:
+                counts[l][x] = len(_pos(E[x], chain)[0])
     return {"counts": counts, "lines": RL, "pairs": pairs}
 
 
@@ -414,3 +434,341 @@ def fits(layer: Layer, arch: Architecture, schedule: NestedSchedule) -> bool:
     """True when every on-chip level's peak stays within its capacity per instance."""
     fp = nested_footprints(layer, arch, schedule)
     return all(fp[lv.name] <= lv.capacity for lv in arch.onchip)
+
+
+# ------------------------------------------------------------------------------------------
+# Search: a beam over the levels, from DRAM inwards, candidate tiles evaluated with numpy.
+# ------------------------------------------------------------------------------------------
+#: Tile counts tried per dimension: a tile of ceil(P/n) for these n (P: the tile of the level above).
+_SPLITS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
+_SEARCH_ORDERS = ("OS", "WS", "IS")
+
+
+def _cands(P: int) -> list[int]:
+    return sorted({-(-P // n) for n in _SPLITS if n <= P} | {1})
+
+
+@dataclass
+class _State:
+    """A partial schedule: levels l..K-2 chosen (``T``, ``orders``, ``keeps`` indexed by level).
+
+    ``chains[x]``: the tile sizes along x from the outermost on-chip level down to level l;
+    ``counts[m][x]``: tiles of level m along x; ``fac[t]``: the repeat factors a level below
+    gets for operand t when its refill loop is above it; ``inner[t]``: innermost level
+    keeping t so far; ``cost``: pJ of the refills of the levels chosen.
+    """
+
+    l: int
+    T: list
+    orders: list
+    keeps: list
+    counts: list
+    chains: dict
+    fac: dict
+    inner: dict
+    cost: float
+
+
+def _axis_info(L: Layer, ax: str, chain: tuple, Tk: int):
+    E = _extents(L)[ax]
+    if ax in "hw":
+        n, k, s, p = _axis_params(L, ax)
+        return _axis_cached(n, k, s, p, E, chain, Tk)
+    return len(_pos(E, chain)[0]), 0, None
+
+
+def _root(layer: Layer, arch: Architecture) -> _State:
+    K = len(arch.levels)
+    E = _extents(layer)
+    T = [None] * K
+    T[K - 1] = dict(E)
+    counts = [None] * K
+    counts[K - 1] = dict.fromkeys(DIMS, 1)
+    keeps = [None] * K
+    keeps[K - 1] = frozenset(OPERANDS)
+    return _State(K - 1, T, [None] * (K - 1), keeps, counts, {x: () for x in DIMS},
+                  {t: dict.fromkeys(DIMS, 1) for t in OPERANDS}, dict.fromkeys(OPERANDS, K - 1), 0.0)
+
+
+def _prices(arch: Architecture, l: int, p: int, t: str) -> tuple[float, float]:
+    """(price per word refilled into level l from p, price per partial sum read back) for operand t."""
+    a, b = arch.levels[l], arch.levels[p]
+    if t == "Y":
+        return a.read_pJ[t] + b.write_pJ[t], b.read_pJ[t] + a.write_pJ[t]
+    return a.write_pJ[t] + b.read_pJ[t], 0.0
+
+
+def _mac_estimate(layer: Layer, arch: Architecture, inner: dict) -> float:
+    """MAC operand accesses if every operand were read where it is innermost so far."""
+    lx, lw, ly = (arch.levels[inner[t]] for t in OPERANDS)
+    return (layer.F_real * lx.read_pJ["X"] + layer.F * lw.read_pJ["W"]
+            + (layer.F - layer.Y) * ly.read_pJ["Y"] + layer.F * ly.write_pJ["Y"])
+
+
+def _keep_options(arch: Architecture, mac: dict, l: int) -> list[frozenset]:
+    lv = arch.levels[l]
+    bypass = getattr(arch, "bypass", True)
+    forced = [t for t in lv.operands if mac[t] == l or (mac[t] < l and not bypass)]
+    optional = [t for t in lv.operands if mac[t] < l and bypass]
+    opts = []
+    for k in range(len(optional), -1, -1):
+        for sub in itertools.combinations(optional, k):
+            opts.append(frozenset(forced) | frozenset(sub))
+    return opts
+
+
+def _footprint_grid(keep, Tb, Td, Tc, Tr, Ts, ph, pw):
+    """Peak words of candidate tiles (broadcast arrays over the grid; pairs: (n, P, 2) per axis)."""
+    yc = Tb * Td if "Y" in keep else 0 * Tb
+    xc = Tb * Tc if "X" in keep else 0 * Tb
+    wc = Td * Tc * Tr * Ts if "W" in keep else 0 * Td
+    nd = np.ndim(yc) if np.ndim(yc) else 5
+    th = ph[:, :, 0].reshape(1, 1, -1, 1, 1, ph.shape[1], 1)
+    rh = ph[:, :, 1].reshape(1, 1, -1, 1, 1, ph.shape[1], 1)
+    tw = pw[:, :, 0].reshape(1, 1, 1, -1, 1, 1, pw.shape[1])
+    rw = pw[:, :, 1].reshape(1, 1, 1, -1, 1, 1, pw.shape[1])
+    yc7 = np.asarray(yc).reshape(np.shape(yc) + (1, 1)) if nd else yc
+    xc7 = np.asarray(xc).reshape(np.shape(xc) + (1, 1)) if nd else xc
+    return (yc7 * th * tw + xc7 * rh * rw).max(axis=(5, 6)) + wc
+
+
+_AXIS_POS = {"b": 0, "d": 1, "h": 2, "w": 3, "c": 4}
+
+
+def _along(a: str, v) -> np.ndarray:
+    sh = [1] * 5
+    sh[_AXIS_POS[a]] = len(v)
+    return np.asarray(v).reshape(sh)
+
+
+def _axes(layer: Layer, st: _State, l: int, rel: set) -> dict:
+    """Candidate tiles per grid axis of level l: sizes, tile counts, real lines and (size, lines) pairs."""
+    P = st.T[l + 1]
+    E = _extents(layer)
+    axes = {}
+    for x in ("b", "d", "c"):
+        vals = _cands(P[x]) if x in rel else [P[x]]
+        axes[x] = {"T": np.array(vals), "N": np.array([_axis_info(layer, x, st.chains[x] + (v,), 0)[0]
+                                                       for v in vals])}
+    for ax, kx in (("h", "r"), ("w", "s")):
+        vals = _cands(P[ax]) if ax in rel else [P[ax]]
+        ks = ([1] if (kx in rel and P[kx] > 1) else []) + [P[kx]]   # smallest first (see _prune)
+        combos = [(v, kv) for kv in ks for v in vals]
+        rows = [_axis_info(layer, ax, st.chains[ax] + (v,), kv) for v, kv in combos]
+        npair = max(len(r[2]) for r in rows)
+        pairs = np.zeros((len(rows), npair, 2), dtype=np.int64)
+        for i, r in enumerate(rows):
+            pairs[i, :len(r[2])] = r[2]
+        axes[ax] = {"T": np.array([c[0] for c in combos]), "K": np.array([c[1] for c in combos]),
+                    "N": np.array([r[0] for r in rows]), "NK": np.array([E[kx] // c[1] for c in combos]),
+                    "lines": np.array([r[1] for r in rows], dtype=np.float64), "pairs": pairs}
+    return axes
+
+
+def _prune(axes: dict, keep, cap: int) -> dict:
+    """Drop the candidates of an axis that overflow even with every other axis at its smallest tile.
+
+    The footprint is nondecreasing along every axis, so such a candidate never fits.
+    """
+    first = {x: 0 for x in axes}
+    out = {}
+    for x in axes:
+        idx = {y: (slice(None) if y == x else slice(first[y], first[y] + 1)) for y in axes}
+
+        def pick(y, key):
+            return _along(y, axes[y][key][idx[y]])
+        fp = _footprint_grid(keep, pick("b", "T"), pick("d", "T"), pick("c", "T"), pick("h", "K"),
+                             pick("w", "K"), axes["h"]["pairs"][idx["h"]], axes["w"]["pairs"][idx["w"]])
+        ok = np.flatnonzero(fp.ravel() <= cap)
+        out[x] = {k: v[ok] for k, v in axes[x].items()}
+    return out
+
+
+def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, orders, axes: dict):
+    """The best candidate tiles of level st.l - 1 for one keep set: [(estimate, -volume, order, tile)]."""
+    l = st.l - 1
+    cap = arch.levels[l].capacity
+    P = st.T[l + 1]
+    T = {x: _along(x, axes[x]["T"]) for x in ("b", "d", "c", "h", "w")}
+    T["r"], T["s"] = _along("h", axes["h"]["K"]), _along("w", axes["w"]["K"])
+    N = {x: _along(x, axes[x]["N"]) for x in ("b", "d", "c", "h", "w")}
+    N["r"], N["s"] = _along("h", axes["h"]["NK"]), _along("w", axes["w"]["NK"])
+    nontriv = {x: T[x] != P[x] for x in DIMS}
+    fp = _footprint_grid(keep, T["b"], T["d"], T["c"], T["r"], T["s"], axes["h"]["pairs"], axes["w"]["pairs"])
+    ok = fp <= cap
+    if not ok.any():
+        return []
+    inner = dict(st.inner)
+    for t in keep:
+        inner[t] = l
+    base = st.cost + _mac_estimate(layer, arch, inner)
+    vol = -(T["b"] * T["d"] * T["h"] * T["w"] * T["c"] * T["r"] * T["s"]).astype(np.float64)
+    lines = _along("h", axes["h"]["lines"]) * _along("w", axes["w"]["lines"])
+    out = []
+    for order in orders:
+        pos_o = {x: i for i, x in enumerate(ORDERS.get(order, order))}
+        cost = np.zeros(fp.shape)
+        for t in sorted(keep):
+            relx = [x for x in DIMS if x in RELEVANT[t]]
+            any_hit = False
+            for x in relx:
+                any_hit = any_hit | nontriv[x]
+            fac = {}
+            for y in DIMS:
+                if y in RELEVANT[t]:
+                    continue
+                inside = False
+                for x in relx:
+                    if pos_o[x] > pos_o[y]:
+                        inside = inside | nontriv[x]
+                fac[y] = np.where(inside, N[y], np.where(any_hit, st.counts[l + 1][y], st.fac[t][y]))
+            if t == "X":
+                words = (layer.b * layer.c) * lines * fac["d"]
+            elif t == "W":
+                words = layer.W * fac["b"] * fac["h"] * fac["w"]
+            else:
+                words = layer.Y * fac["c"] * fac["r"] * fac["s"]
+            pin, pback = _prices(arch, l, st.inner[t], t)
+            cost = cost + words * pin + (words - layer.Y) * pback
+        est = np.broadcast_to(base + cost, fp.shape)
+        idx = np.flatnonzero(ok)
+        v = np.broadcast_to(vol, fp.shape).ravel()[idx]
+        e = est.ravel()[idx]
+        for j in idx[np.lexsort((v, e))[:4]]:
+            ib, id_, ih, iw, ic = np.unravel_index(j, fp.shape)
+            tile = {"b": int(axes["b"]["T"][ib]), "d": int(axes["d"]["T"][id_]), "c": int(axes["c"]["T"][ic]),
+                    "h": int(axes["h"]["T"][ih]), "r": int(axes["h"]["K"][ih]),
+                    "w": int(axes["w"]["T"][iw]), "s": int(axes["w"]["K"][iw])}
+            out.append((float(est.ravel()[j]), float(np.broadcast_to(vol, fp.shape).ravel()[j]), order, tile))
+    return out
+
+
+def _child(layer: Layer, arch: Architecture, st: _State, tile: dict, order: str, keep: frozenset) -> _State:
+    """The state after fixing level st.l - 1 (exact scalar bookkeeping)."""
+    l = st.l - 1
+    T = list(st.T)
+    T[l] = dict(tile)
+    orders = list(st.orders)
+    orders[l] = ORDERS.get(order, order)
+    keeps = list(st.keeps)
+    keeps[l] = keep
+    counts = list(st.counts)
+    chains = {x: st.chains[x] + (tile[x],) for x in DIMS}
+    cnt, lines = {}, {}
+    for x in DIMS:
+        Tk = tile["r" if x == "h" else "s"] if x in "hw" else 0
+        info = _axis_info(layer, x, chains[x], Tk) if x not in "rs" else (len(_pos(_extents(layer)[x], chains[x])[0]),)
+        cnt[x] = info[0]
+        if x in "hw":
+            lines[x] = info[1]
+    counts[l] = cnt
+    fac, cost, inner = {}, st.cost, dict(st.inner)
+    for t in OPERANDS:
+        m0, x0 = fill_loops(T, orders, t, l)
+        f = {}
+        for y in DIMS:
+            if y in RELEVANT[t]:
+                continue
+            if m0 is None:
+                f[y] = 1
+            elif m0 == l:
+                f[y] = cnt[y] if orders[l].index(y) < orders[l].index(x0) else counts[l + 1][y]
+            else:
+                f[y] = st.fac[t][y]
+        fac[t] = f
+        if t in keep:
+            if t == "X":
+                words = layer.b * layer.c * lines["h"] * lines["w"] * f["d"]
+            elif t == "W":
+                words = layer.W * f["b"] * f["h"] * f["w"]
+            else:
+                words = layer.Y * f["c"] * f["r"] * f["s"]
+            pin, pback = _prices(arch, l, st.inner[t], t)
+            cost += words * pin + (words - layer.Y) * pback
+            inner[t] = l
+    return _State(l, T, orders, keeps, counts, chains, fac, inner, cost)
+
+
+def _schedule_of(arch: Architecture, st: _State) -> NestedSchedule:
+    E = st.T[-1]
+    ms = []
+    for l in range(len(arch.levels) - 1):
+        t = st.T[l]
+        ms.append(LevelMapping(b=t["b"], d=t["d"], h=t["h"], w=t["w"], c=t["c"],
+                               r=None if t["r"] == E["r"] else t["r"], s=None if t["s"] == E["s"] else t["s"],
+                               order=st.orders[l], keep=tuple(x for x in OPERANDS if x in st.keeps[l])))
+    return NestedSchedule(tuple(ms))
+
+
+def _min_need(ops) -> int:
+    """Words the smallest tile (one output, channel, filter and kernel tap) needs for operands ``ops``."""
+    return len(set(ops))
+
+
+def _seeds(layer: Layer, arch: Architecture, mac: dict) -> list[NestedSchedule]:
+    """The exhaustive two-level OS optimum, when the hierarchy is one on-chip level keeping everything."""
+    if len(arch.levels) != 2 or set(mac.values()) != {0}:
+        return []
+    from bounds.output_stationary import _search
+    found = _search(layer, arch.levels[0].capacity)
+    if found is None:
+        return []
+    t = found[2]
+    return [NestedSchedule((LevelMapping(b=t.Bt, d=t.D, h=t.Th, w=t.Tw, c=t.C, order="OS"),))]
+
+
+def best_nested(layer: Layer, arch: Architecture, beam: int = 3) -> NestedResult:
+    """The cheapest nested schedule found (docs/dataflow_nested.md, section 6); its energy is an upper bound.
+
+    Beam search from the outermost on-chip level inwards: at each level every kept-operand
+    subset, order (OS, WS, IS) and tile from a small grid (ceil(P/n) for the parent's tile
+    P) is costed with numpy; the ``beam`` cheapest partial schedules go on.  Raises
+    NestedInfeasibleError naming the level when a level cannot hold its smallest tile.
+    """
+    mac = mac_levels(arch)
+    for l in range(len(arch.levels) - 1):
+        must = [t for t in OPERANDS if mac[t] == l]
+        need = _min_need(must)
+        if must and need > arch.levels[l].capacity:
+            raise NestedInfeasibleError(arch.levels[l].name, arch.levels[l].capacity, need,
+                                        "the operands MACs read from it (" + ", ".join(must) + ")")
+    states = [_root(layer, arch)]
+    while states[0].l > 0:
+        l = states[0].l - 1
+        cands = []
+        cap = arch.levels[l].capacity
+        for si, st in enumerate(states):
+            for keep in _keep_options(arch, mac, l):
+                rel = set().union(*(RELEVANT[t] for t in keep)) if keep else set()
+                axes = _prune(_axes(layer, st, l, rel), keep, cap)
+                if any(len(a["T"]) == 0 for a in axes.values()):
+                    continue
+                for est, nvol, order, tile in _expand(layer, arch, st, keep, _SEARCH_ORDERS, axes):
+                    cands.append((est, nvol, si, order, keep, tile))
+        if not cands:
+            lv = arch.levels[l]
+            raise NestedInfeasibleError(lv.name, lv.capacity, _min_need(arch.levels[l].operands),
+                                        "the operands it must keep")
+        cands.sort(key=lambda c: (c[0], c[1]))
+        nxt, seen = [], set()
+        for est, nvol, si, order, keep, tile in cands:
+            sig = (si, keep, tuple(sorted(tile.items())))
+            if sig in seen:
+                continue
+            seen.add(sig)
+            nxt.append(_child(layer, arch, states[si], tile, order, keep))
+            if len(nxt) == beam:
+                break
+        states = nxt
+    scheds = [_schedule_of(arch, st) for st in states] + _seeds(layer, arch, mac)
+    best = None
+    for sch in scheds:
+        if not fits(layer, arch, sch):
+            continue
+        counts = nested_counts(layer, arch, sch)
+        E, rows = _energy_of(arch, counts)
+        if best is None or E < best[0]:
+            best = (E, rows, counts, sch)
+    E, rows, counts, sch = best
+    return NestedResult(schedule=sch, counts=counts, E_pJ=E, levels=tuple(rows), tiles=sch.tiles(arch),
+                        orders={lv.name: m.order for lv, m in zip(arch.onchip, sch.levels)})
