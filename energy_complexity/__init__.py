@@ -21,6 +21,11 @@ _LAZY = {
     **dict.fromkeys(("OSTiles", "os_best", "os_best_np", "os_expressions"), "bounds.output_stationary"),
     **dict.fromkeys(("Cost", "InfeasibleError"), "bounds.result"),
     **dict.fromkeys(("WSTiles", "ws_best", "ws_best_np", "ws_expressions"), "bounds.weight_stationary"),
+    # the *_np entry points that also take keywords, a DataFrame or Layers (bounds/arrays.py)
+    **dict.fromkeys(("lower_bound_np", "os_best_np", "ws_best_np", "layer_table"), "bounds.arrays"),
+    **dict.fromkeys(("closed_forms", "ClosedForms", "evaluate_expression", "ExpressionError", "TileError"),
+                    "bounds.render"),
+    **dict.fromkeys(("estimate_layer", "estimate_network", "LayerEstimate", "NetworkEstimate"), "estimation"),
 }
 
 
@@ -55,5 +60,6 @@ __all__ = ["Layer", "LayerError", "Machine", "MachineError", "Cost", "Infeasible
            "lower_bound", "lower_bound_np", "lb_expressions",
            "os_best", "os_best_np", "os_expressions", "OSTiles",
            "ws_best", "ws_best_np", "ws_expressions", "WSTiles",
-           "get_network", "network_names"]
+           "get_network", "network_names", "layer_table", "closed_forms", "ClosedForms", "evaluate_expression",
+           "ExpressionError", "TileError", "estimate_layer", "estimate_network", "LayerEstimate", "NetworkEstimate"]
 __version__ = "0.1.0"

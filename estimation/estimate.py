@@ -60,6 +60,44 @@ class LayerEstimate:
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), **kw)
 
+    def row(self) -> dict:
+        """One flat row: name, layer fields, F, W, total, energy_per_mac, energy by level and by data
+        type (``level_*``, ``data_*``), the mapping (``map_*``), densities, bits, search_exact."""
+        L = self.layer
+        row = {"name": L.name, **{f: getattr(L, f) for f in _LAYER_FIELDS}, "F": L.F, "W": L.W,
+               "total": float(self.total), "energy_per_mac": self.energy_per_mac}
+        row.update({f"level_{k}": float(v) for k, v in self.by_level.items()})
+        row.update({f"data_{k}": float(v) for k, v in self.by_data.items()})
+        row.update({f"map_{k}": v for k, v in self.mapping.to_dict().items()})
+        row.update({"density_w": self.density_w, "density_a": self.density_a, "bits": self.bits,
+                    "search_exact": self.search_exact})
+        return row
+
+    def to_frame(self):
+        """A one-row pandas DataFrame (the columns of ``row``)."""
+        import pandas as pd
+        return pd.DataFrame([self.row()])
+
+    def _summary(self) -> str:
+        top = max(self.by_level, key=self.by_level.get)
+        return (f"{self.layer.describe()}: E={self.total:.6g} ({self.energy_per_mac:.3g}/MAC), "
+                f"largest share {top} {self.by_level[top] / self.total:.0%}")
+
+    def __repr__(self) -> str:
+        return f"LayerEstimate({self._summary()})"
+
+    def _repr_html_(self) -> str:
+        return _html(f"LayerEstimate: {self._summary()}", self.to_frame())
+
+
+def _html(title: str, frame) -> str:
+    """Notebook HTML: a bold one-line summary above the table."""
+    from html import escape
+    return f"<div><p><b>{escape(title)}</b></p>{frame.to_html(index=False, max_rows=40)}</div>"
+
+
+_LAYER_FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
+
 
 @dataclass(frozen=True)
 class NetworkEstimate:
@@ -88,6 +126,36 @@ class NetworkEstimate:
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), **kw)
+
+    def __iter__(self):
+        """One flat dict per layer (``LayerEstimate.row``), so ``pd.DataFrame(network_estimate)`` works."""
+        return (le.row() for le in self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def to_frame(self, totals: bool = False):
+        """A pandas DataFrame, one row per layer (``LayerEstimate.row``); ``totals`` adds a TOTAL row of sums."""
+        import pandas as pd
+        rows = [le.row() for le in self.layers]
+        if totals:
+            tot = {"name": "TOTAL", "F": self.macs, "W": self.weights, "total": float(self.total),
+                   "energy_per_mac": self.energy_per_mac}
+            tot.update({f"level_{k}": float(v) for k, v in self.by_level.items()})
+            tot.update({f"data_{k}": float(v) for k, v in self.by_data.items()})
+            rows.append(tot)
+        return pd.DataFrame(rows)
+
+    def _summary(self) -> str:
+        return (f"{len(self.layers)} layers, E={self.total:.6g}, {self.energy_per_mac:.3g}/MAC, "
+                f"{self.macs:,} MACs, {self.weights:,} weights")
+
+    def __repr__(self) -> str:
+        return f"NetworkEstimate({self._summary()})"
+
+    def _repr_html_(self) -> str:
+        cols = ["name", "F", "total", "energy_per_mac"] + [f"level_{k}" for k in self.by_level]
+        return _html(f"NetworkEstimate: {self._summary()}", self.to_frame(totals=True)[cols])
 
 
 def estimate_layer(layer: Layer, config: EyerissConfig = EyerissConfig(), density_w: float = 1.0,

@@ -70,6 +70,28 @@ class ValidationResult:
     soundness: pd.DataFrame = field(default_factory=pd.DataFrame)
     soundness_worst: pd.DataFrame = field(default_factory=pd.DataFrame)
 
+    # ----- notebook ----------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """The evaluated table: one row per reference layer (its columns plus every bound's Q, A, E)."""
+        return self.table.copy()
+
+    def _summary(self) -> str:
+        parts = []
+        for p in self.platforms:
+            f = self.fits.get((p, "min"))
+            parts.append(f"{p}: n={f.n}, slope {f.slope:.3f}, R^2 {f.r2:.3f}" if isinstance(f, LogLogFit)
+                         else f"{p}: no fit")
+        return (f"{self.source}: {len(self.table)} rows, {len(self.platforms)} platform(s); "
+                "fit of the min bound: " + "; ".join(parts))
+
+    def __repr__(self) -> str:
+        return f"ValidationResult({self._summary()})"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        return (f"<div><p><b>ValidationResult: {escape(self._summary())}</b></p>"
+                f"{self.fit_table().to_html(index=False, max_rows=40)}</div>")
+
     # ----- tables ------------------------------------------------------------
     def fit_table(self) -> pd.DataFrame:
         """Asymptotic fit per (platform, bound): n, excluded, slope, HC3 CI, p(beta=1), R^2, spread."""
