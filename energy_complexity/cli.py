@@ -65,13 +65,13 @@ def _static_help(name: str) -> str | None:
     if spec is None or not spec.origin:
         return None
     with open(spec.origin, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "HELP" for t in node.targets):
-            try:
-                return ast.literal_eval(node.value)
-            except ValueError:
-                break
+        lines = fh.read().splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith("HELP = ")), None)
+    for end in range(start + 1, start + 8) if start is not None else ():  # a literal over a few lines
+        try:
+            return ast.literal_eval("\n".join(lines[start:end])[len("HELP = "):].strip())
+        except (ValueError, SyntaxError):
+            continue
     return importlib.import_module(f"energy_complexity.commands.{name}").HELP
 
 
