@@ -218,7 +218,8 @@ def test_cli_csv_of_layers_to_reference_csv(tmp_path, fake, capsys):
 
 def test_cli_refuses_to_append_another_tool_version(tmp_path, fake, capsys, monkeypatch):
     out = tmp_path / "ref.csv"
-    base = ["reference", "run", "--platform", "tpu_like", "--c", "4", "--d", "8", "--out", str(out),
+    base = ["reference", "run", "--platform", "tpu_like", "--c", "4", "--d", "8", "--hw", "1", "--k", "1",
+            "--out", str(out),
             "--cache", str(tmp_path / "c")]
     assert _cli(base, capsys)[0] == 0
     monkeypatch.setattr(zz, "tool_version", lambda: "9.9.9")
@@ -235,7 +236,7 @@ def test_cli_refuses_to_append_another_tool_version(tmp_path, fake, capsys, monk
     (["--platform", "tpu_like", "--grid", "tiny", "--c", "4"], "do not also give layer flags"),
     (["--platform", "tpu_like", "--csv", "/nonexistent.csv"], "no such file"),
     (["--platform", "tpu_like", "--d", "4"], "--c is required"),
-    (["--platform", "tpu_like", "--c", "4", "--d", "4", "--k", "3"], "kernel"),
+    (["--platform", "tpu_like", "--c", "4", "--d", "4", "--hw", "2", "--k", "3"], "kernel"),
 ])
 def test_cli_bad_input_is_one_line(argv, needle, capsys, fake):
     code, out, err = _cli(["reference", "run"] + argv, capsys)
@@ -260,3 +261,115 @@ def test_cli_import_timeloop(tmp_path, capsys):
     code, _, err = _cli(["reference", "import-timeloop", str(SIMBA_STATS), "--platform", "simba_like",
                          "--M", "65536", "--c", "128", "--d", "384", "--hw", "13", "--k", "3", "--pad", "1"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+# ----- Ctrl-C: one line, exit 130, everything finished stays cached, the resume says what it reuses ------
+
+def _layers_csv(path, n):
+    pd.DataFrame([{"c": c, "d": 8, "hw": 6, "k": 3, "pad": 1} for c in range(1, n + 1)]).to_csv(path, index=False)
+    return path
+
+
+def test_interrupt_is_one_line_with_the_resume_command_and_exit_130(tmp_path, capsys, monkeypatch):
+    import shlex
+    csv = _layers_csv(tmp_path / "layers.csv", 8)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(sweep, "ESTIMATOR", CountingEstimator(fail_after=3))
+    code, out, err = _cli(["reference", "run", "--platform", "tpu_like", "--csv", str(csv), "--cache", str(cache),
+                           "--no-progress"], capsys)
+    version = zz.tool_version()
+    resume = f"energy-complexity reference run --platform tpu_like --csv {csv} --cache {cache} --no-progress"
+    assert code == 130 and out == ""
+    assert err.splitlines() == ["8 estimates: 0 from cache, 8 to compute",
+                                f"interrupted: 3 of 8 estimates are cached in {cache}/zigzag-{version}; "
+                                f"resume with: {resume}"]
+    assert ResultCache(cache).count() == 3
+    # the printed command resumes: it says what it reuses before computing only the rest
+    resumed = CountingEstimator()
+    monkeypatch.setattr(sweep, "ESTIMATOR", resumed)
+    code, out, err = _cli(shlex.split(err.splitlines()[-1].split("resume with: ")[1])[1:], capsys)
+    assert code == 0 and err.splitlines()[0] == "8 estimates: 3 from cache, 5 to compute"
+    assert sorted(c[0] for c in resumed.calls) == [4, 5, 6, 7, 8]
+    assert len(pd.read_csv(__import__("io").StringIO(out))) == 8
+
+
+def test_interrupt_without_cache_says_nothing_was_kept(tmp_path, capsys, monkeypatch):
+    csv = _layers_csv(tmp_path / "layers.csv", 4)
+    monkeypatch.setattr(sweep, "ESTIMATOR", CountingEstimator(fail_after=2))
+    code, _, err = _cli(["reference", "run", "--platform", "tpu_like", "--csv", str(csv), "--no-cache",
+                         "--no-progress"], capsys)
+    assert code == 130 and err.splitlines()[-1] == (
+        "interrupted: 2 of 4 estimates were computed but not kept (--no-cache); rerun without --no-cache to make "
+        "the sweep resumable")
+
+
+def test_interrupt_of_parallel_workers_in_process(tmp_path, monkeypatch):
+    """jobs=2 on joblib's threading backend: the worker's KeyboardInterrupt reaches run_sweep, counted from disk."""
+    from joblib import parallel_backend
+    killer = CountingEstimator(fail_after=4)
+    monkeypatch.setattr(sweep, "ESTIMATOR", killer)
+    cache = ResultCache(tmp_path)
+    st = SweepStats()
+    with parallel_backend("threading", n_jobs=2), pytest.raises(sweep.SweepInterrupted) as info:
+        run_sweep(_tasks(10), cache, jobs=2, progress=False, stats=st)
+    assert info.value.distinct == 10 and info.value.cached == cache.count() == len(killer.calls) >= 4
+    assert st.to_compute == 10 and not list(tmp_path.rglob(".tmp-*"))
+    seen = []
+    st2 = SweepStats()
+    monkeypatch.setattr(sweep, "ESTIMATOR", CountingEstimator())
+    run_sweep(_tasks(10), cache, jobs=2, progress=False, stats=st2, on_plan=lambda s: seen.append(
+        (s.cached, s.to_compute, s.computed)))
+    assert seen == [(info.value.cached, 10 - info.value.cached, 0)] and cache.count() == 10
+
+
+_SLOW_RUN = '''
+import sys, time
+from validation import sweep, zigzag_backend as zz
+from energy_complexity.cli import main
+
+def slow(layer, platform, buffer_words=None, settings=None):
+    time.sleep(0.2)
+    w = layer.X + layer.W + layer.Y
+    return zz.ZigZagResult(energy_pJ=100.0 * w + layer.F, energy_mac_pJ=float(layer.F), energy_memory_pJ=100.0 * w,
+                           energy_dram_pJ=100.0 * w, dram_words_X=layer.X, dram_words_W=layer.W,
+                           dram_words_Y=layer.Y, cycles=float(layer.F), macs=layer.F, memory_energy_pJ={})
+
+sweep.ESTIMATOR = slow
+raise SystemExit(main(sys.argv[1:]))
+'''
+
+
+def test_ctrl_c_on_a_two_worker_sweep(tmp_path):
+    """A real SIGINT to the whole process group (as a terminal sends it) with joblib's process workers."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "run.py"
+    script.write_text(_SLOW_RUN)
+    csv = _layers_csv(tmp_path / "layers.csv", 40)
+    cache = tmp_path / "cache"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, str(script), "reference", "run", "--platform", "tpu_like", "--csv",
+                             str(csv), "--cache", str(cache), "--jobs", "2", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while ResultCache(cache).count() < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = err.splitlines()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(lines) == 2, err
+    assert lines[0] == "40 estimates: 0 from cache, 40 to compute"
+    n = ResultCache(cache).count()
+    assert 2 <= n < 40
+    assert lines[1].startswith(f"interrupted: {n} of 40 estimates are cached in {cache}/zigzag-")
+    assert lines[1].endswith(f"resume with: energy-complexity reference run --platform tpu_like --csv {csv} "
+                             f"--jobs 2 --cache {cache} --no-progress")

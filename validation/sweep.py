@@ -6,7 +6,9 @@ the platform (and a hash of its hardware and mapping files), the Buffer size in
 words, the tool and its version, and the search settings.  Files are written
 atomically (temporary file + rename) by the process that computed them, so a
 sweep killed at any moment loses only the layers in flight, and a rerun computes
-exactly the missing ones.  Results of different tool versions live in different
+exactly the missing ones.  Ctrl-C raises ``SweepInterrupted`` (a KeyboardInterrupt)
+that says how many estimates are on disk; joblib workers ignore SIGINT
+and are stopped by the main process, so an interrupt prints no worker tracebacks.  Results of different tool versions live in different
 subdirectories (``zigzag-3.9.1/...``) and are never mixed: a cache holding other
 versions says so, and appending to a CSV written by another version is refused.
 
@@ -21,6 +23,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -33,11 +36,19 @@ from validation.platforms import get_platform, onchip_words
 from validation.reference_data import LAYER_COLUMNS
 
 __all__ = ["Task", "ResultCache", "default_cache_dir", "run_sweep", "records_to_frame",
-           "ToolVersionMismatch", "SweepStats"]
+           "ToolVersionMismatch", "SweepStats", "SweepInterrupted"]
 
 
 class ToolVersionMismatch(ValueError):
     """Results of two versions of the estimator would be mixed."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C: ``cached`` of its ``distinct`` estimates are in ``cache_dir``."""
+
+    def __init__(self, cached: int, distinct: int, cache_dir: Path):
+        super().__init__(f"{cached} of {distinct} estimates cached in {cache_dir}")
+        self.cached, self.distinct, self.cache_dir = cached, distinct, cache_dir
 
 
 def default_cache_dir() -> Path:
@@ -125,7 +136,10 @@ class ResultCache:
         return p
 
     def count(self) -> int:
-        return sum(1 for _ in self.dir.rglob("*.json")) if self.dir.is_dir() else 0
+        """Finished estimates on disk (a write cut short leaves only a hidden temporary file, not counted)."""
+        if not self.dir.is_dir():
+            return 0
+        return sum(1 for p in self.dir.rglob("*.json") if not p.name.startswith(".tmp-"))
 
 
 #: The estimator the workers call; tests replace it to count calls.
@@ -146,15 +160,20 @@ def _record(task: Task, version: str, result: zz.ZigZagResult | None, error: str
     return rec
 
 
-def compute(task: Task, cache_root: str, version: str) -> tuple[dict, bool]:
-    """Estimate one task unless cached; cache it before returning.  Returns (record, computed)."""
+def compute(task: Task, cache_root: str, version: str, estimator: Callable | None = None) -> tuple[dict, bool]:
+    """Estimate one task unless cached; cache it before returning.  Returns (record, computed).
+
+    ``estimator`` defaults to the module's ``ESTIMATOR``; workers receive it explicitly so that
+    a replaced estimator reaches other processes too.
+    """
     cache = ResultCache(cache_root, version)
     hit = cache.get(task)
     if hit is not None:
         return hit, False
+    estimator = estimator if estimator is not None else ESTIMATOR
     t0 = time.perf_counter()
     try:
-        res, err = ESTIMATOR(task.layer, task.platform, task.buffer_words, task.settings), None
+        res, err = estimator(task.layer, task.platform, task.buffer_words, task.settings), None
     except zz.ZigZagError as exc:  # deterministic: cache the failure, do not retry it forever
         res, err = None, str(exc)
     rec = _record(task, version, res, err, time.perf_counter() - t0)
@@ -164,20 +183,26 @@ def compute(task: Task, cache_root: str, version: str) -> tuple[dict, bool]:
 
 @dataclass
 class SweepStats:
+    """Counts of one sweep; ``to_compute`` is set before the first estimate, the rest as it goes."""
+
     total: int = 0
     cached: int = 0
     computed: int = 0
     failed: int = 0
     seconds: float = 0.0
+    to_compute: int = 0
 
 
 def run_sweep(tasks: Sequence[Task], cache: ResultCache | None = None, jobs: int = 1,
               progress: bool = True, stats: SweepStats | None = None,
-              desc: str = "zigzag") -> list[dict]:
+              desc: str = "zigzag", on_plan: Callable[[SweepStats], None] | None = None) -> list[dict]:
     """Records (one dict per task, in task order) for every task, computing only uncached ones.
 
     ``jobs`` > 1 runs joblib workers (processes; the active joblib backend decides
     where, e.g. a Dask cluster).  A tqdm progress bar counts finished tasks.
+    ``on_plan(stats)`` is called once the cache has been read (``stats.cached`` and
+    ``stats.to_compute`` set), before anything is computed.  Ctrl-C raises
+    ``SweepInterrupted``; every estimate finished by then is in the cache.
     """
     from tqdm.auto import tqdm
 
@@ -190,48 +215,96 @@ def run_sweep(tasks: Sequence[Task], cache: ResultCache | None = None, jobs: int
     # the same task twice is computed once
     first_of: dict[str, int] = {}
     dupes: list[tuple[int, int]] = []
-    for i, t in enumerate(tasks):
-        k = t.key(cache.version)
-        if k in first_of:
-            dupes.append((i, first_of[k]))
-            continue
-        first_of[k] = i
-        hit = cache.get(t)
-        if hit is not None:
-            out[i] = hit
-            stats.cached += 1
-        else:
-            todo.append(i)
-    bar = tqdm(total=len(first_of), initial=stats.cached, desc=desc, unit="layer",
-               disable=not progress, dynamic_ncols=True)
     try:
-        if jobs <= 1 or len(todo) <= 1:
-            for i in todo:
-                rec, computed = compute(tasks[i], str(cache.root), cache.version)
-                out[i] = rec
-                stats.computed += computed
-                stats.cached += not computed
-                bar.update(1)
-        else:
-            from joblib import Parallel, delayed
-            par = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-            gen = par(delayed(_compute_indexed)(i, tasks[i], str(cache.root), cache.version) for i in todo)
-            for i, rec, computed in gen:
-                out[i] = rec
-                stats.computed += computed
-                stats.cached += not computed
-                bar.update(1)
-    finally:
-        bar.close()
-        stats.seconds = time.perf_counter() - t0
+        for i, t in enumerate(tasks):
+            k = t.key(cache.version)
+            if k in first_of:
+                dupes.append((i, first_of[k]))
+                continue
+            first_of[k] = i
+            hit = cache.get(t)
+            if hit is not None:
+                out[i] = hit
+                stats.cached += 1
+            else:
+                todo.append(i)
+        stats.to_compute = len(todo)
+        if on_plan is not None:
+            on_plan(stats)
+        bar = tqdm(total=len(first_of), initial=stats.cached, desc=desc, unit="layer",
+                   disable=not progress, dynamic_ncols=True)
+        try:
+            _compute_all(tasks, todo, cache, jobs, out, stats, bar)
+        except KeyboardInterrupt:
+            bar.leave = False  # the caller's one line replaces the bar
+            raise
+        finally:
+            bar.close()
+            stats.seconds = time.perf_counter() - t0
+    except KeyboardInterrupt:
+        done = sum(1 for i in first_of.values() if cache.path(tasks[i]).is_file())
+        raise SweepInterrupted(done, len(first_of), cache.dir) from None
     for i, j in dupes:
         out[i] = out[j]
     stats.failed = sum(1 for r in out if r is not None and r.get("error"))
     return out  # type: ignore[return-value]
 
 
-def _compute_indexed(i: int, task: Task, cache_root: str, version: str):
-    rec, computed = compute(task, cache_root, version)
+def _compute_all(tasks, todo, cache, jobs, out, stats, bar) -> None:
+    """Compute the tasks ``todo`` into ``out`` in this process or in joblib workers."""
+    if jobs <= 1 or len(todo) <= 1:
+        for i in todo:
+            rec, computed = compute(tasks[i], str(cache.root), cache.version)
+            out[i] = rec
+            stats.computed += computed
+            stats.cached += not computed
+            bar.update(1)
+        return
+    from joblib import Parallel, delayed
+    par = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
+    calls = (delayed(_compute_indexed)(i, tasks[i], str(cache.root), cache.version, ESTIMATOR, os.getpid())
+             for i in todo)
+    with _sigint_ignored_while_starting():
+        gen = par(calls)
+    try:
+        for i, rec, computed in gen:
+            out[i] = rec
+            stats.computed += computed
+            stats.cached += not computed
+            bar.update(1)
+    finally:
+        gen.close()  # on an interrupt: joblib stops the workers before the caller counts the cache
+
+
+@contextmanager
+def _sigint_ignored_while_starting():
+    """Ignore SIGINT in this process while joblib starts its workers, which inherit the disposition.
+
+    A Ctrl-C in a terminal goes to the whole process group; ignored in the workers, it stops
+    only the main process, which stops the sweep (no worker prints a traceback).  Workers
+    started later ignore it from their first task on (``_compute_indexed``).  A no-op off
+    the main thread, where signal handlers cannot be set.
+    """
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _compute_indexed(i: int, task: Task, cache_root: str, version: str, estimator: Callable | None = None,
+                     parent_pid: int | None = None):
+    if parent_pid is not None and os.getpid() != parent_pid:  # a worker process: Ctrl-C is the parent's
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    rec, computed = compute(task, cache_root, version, estimator)
     return i, rec, computed
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--temporal-mapping", choices=("uneven", "even"), default="uneven",
                      help="ZigZag temporal mapping type (default %(default)s)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    run.set_defaults(_reference=_run)
+    run.set_defaults(_reference=_run, _reference_parser=run)
 
     tl = sub.add_parser("import-timeloop", help="a reference-energy row from Timeloop statistics",
                         description="Read timeloop-mapper.stats.txt / timeloop-model.stats.txt (a file, or "
@@ -205,7 +206,50 @@ def _write_rows(df, out: str, append: bool) -> int:
     return len(df)
 
 
+def _command_line(args) -> str:
+    """The ``reference run`` command that resumes this one: every flag given (not at its default)."""
+    words = ["energy-complexity", "reference", "run"]
+    parser = getattr(args, "_reference_parser", None)
+    for act in (parser._actions if parser is not None else []):
+        if not act.option_strings or act.dest == "help":
+            continue
+        v = getattr(args, act.dest, None)
+        if v is None or v is False or v == act.default:
+            continue
+        opt = next((o for o in act.option_strings if o.startswith("--")), act.option_strings[0])
+        if v is True or act.nargs == 0:
+            words.append(opt)
+        else:
+            words += [opt] + [str(x) for x in (v if isinstance(v, list) else [v])]
+    return shlex.join(words)
+
+
 def _run(args) -> int:
+    """``reference run``; Ctrl-C ends with one line (what is cached, how to resume) and exit status 130."""
+    from validation.sweep import SweepInterrupted
+    try:
+        return _run_sweep(args)
+    except SweepInterrupted as exc:
+        if args.no_cache:
+            print(f"interrupted: {exc.cached} of {exc.distinct} estimates were computed but not kept (--no-cache); "
+                  f"rerun without --no-cache to make the sweep resumable", file=sys.stderr)
+        else:
+            print(f"interrupted: {exc.cached} of {exc.distinct} estimates are cached in {exc.cache_dir}; "
+                  f"resume with: {_command_line(args)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"interrupted: every finished estimate is cached; resume with: {_command_line(args)}",
+              file=sys.stderr)
+        return 130
+
+
+def _announce(stats) -> None:
+    n = stats.cached + stats.to_compute
+    print(f"{n} estimate{'s' if n != 1 else ''}: {stats.cached} from cache, {stats.to_compute} to compute",
+          file=sys.stderr)
+
+
+def _run_sweep(args) -> int:
     from validation import zigzag_backend as zz
     from validation.platforms import PlatformError
     from validation.sweep import ResultCache, SweepStats, Task, ToolVersionMismatch, records_to_frame, run_sweep
@@ -231,7 +275,8 @@ def _run(args) -> int:
             import tempfile
             with tempfile.TemporaryDirectory(prefix="energy-complexity-nocache-") as tmp:
                 records = run_sweep(tasks, ResultCache(tmp), jobs=args.jobs,
-                                    progress=not args.no_progress and len(tasks) > 1, stats=stats)
+                                    progress=not args.no_progress and len(tasks) > 1, stats=stats,
+                                    on_plan=_announce)
         else:
             cache = ResultCache(args.cache)
             others = cache.other_versions()
@@ -239,7 +284,7 @@ def _run(args) -> int:
                 print(f"note: cache {cache.root} also holds results of {zz.TOOL} {', '.join(others)}; they are "
                       f"kept apart and not used (this is {zz.TOOL} {cache.version})", file=sys.stderr)
             records = run_sweep(tasks, cache, jobs=args.jobs,
-                                progress=not args.no_progress and len(tasks) > 1, stats=stats)
+                                progress=not args.no_progress and len(tasks) > 1, stats=stats, on_plan=_announce)
     except (PlatformError, ToolVersionMismatch) as exc:
         raise CLIError(str(exc)) from None
     failed = [r for r in records if r.get("error")]
