@@ -330,7 +330,8 @@ def _axis_candidates(n: int, k: int, s: int, p: int, o: int) -> np.ndarray:
     hi = np.concatenate([Tmax, np.minimum(Tmax, -(-p // s))])
     ln = np.maximum(hi - lo + 1, 0)
     extra = np.repeat(lo - np.concatenate([[0], np.cumsum(ln)[:-1]]), ln) + np.arange(int(ln.sum()))
-    return np.union1d(Tmin, extra).astype(np.int64)
+    u = np.sort(np.concatenate([Tmin, extra]).astype(np.int64))  # = np.union1d, whose np.unique
+    return u[np.concatenate([[True], u[1:] != u[:-1]])]           # imports numpy.ma (~70 ms) on first use
 
 
 _AXIS_KEYS = ("N", "R", "thF", "RF", "thL", "RL")
@@ -370,83 +371,163 @@ def _classes(n: int) -> np.ndarray:
     return ceil_classes(n)
 
 
-#: Grid cells (h candidates x w candidates) evaluated at once by the exhaustive search.
-_GRID_CHUNK = 1 << 18
+#: Tile candidates (rows x Bt x Th x Tw) evaluated at once by the exhaustive search (bounded memory).
+_CELL_CHUNK = 1 << 19
 
 
 def _search(layer: Layer, M: int):
     """Exact minimum of Q over all OS tiles with footprint <= M; None if nothing fits.
 
-    Returns (Q, footprint, OSTiles), the least footprint among the tiles of least Q.
-    C = 1 (Q does not depend on C, the footprint grows with it); D ranges over the
-    smallest member of each ceil(dg/D) class; Th, Tw over the per-axis candidates of
-    ``_pareto_axis``; Bt is the largest that fits, then lowered to the smallest of its
-    ceil(b/Bt) class.  The D x Th x Tw grid is evaluated in blocks of about _GRID_CHUNK
-    cells (bounded memory), and a D or a block of rows is skipped when a lower bound on its Q already exceeds the best Q.
-    Python integers take over where int64 could overflow.
+    Returns (Q, footprint, OSTiles), the least footprint among the tiles of least Q;
+    one row of ``os_best_exact_np``.
     """
-    L = layer
-    ah = _pareto_axis(L.h, L.kh, L.sh, L.ph, L.nh)
-    aw = _pareto_axis(L.w, L.kw, L.sw, L.pw, L.nw)
-    k2 = L.kh * L.kw
-    Y, W = L.Y, L.W
-    big = Y + L.b * L.nh * L.nw * W + L.dg * L.b * L.c * (L.nh * L.kh) * (L.nw * L.kw) >= 1 << 62 or M >= 1 << 62
-    if big:
-        ah = {q: v.astype(object) for q, v in ah.items()}
-        aw = {q: v.astype(object) for q, v in aw.items()}
-    Rw_min, Nw_min = min(aw["R"]), min(aw["N"])
-    order = np.argsort(ah["R"].astype(np.float64), kind="stable")     # rows of few lines first
-    ah = {q: v[order] for q, v in ah.items()}
-    Wd = {q: v[None, None, :] for q, v in aw.items()}
-    bc = L.b * L.c
-    kh_, kw_ = len(ah["T"]), len(aw["T"])
-    rows = max(1, min(kh_, _GRID_CHUNK // kw_))        # rows of the grid per block
-    nd = max(1, _GRID_CHUNK // (rows * kw_))           # D values per block
-    Ds = ceil_classes(L.dg, limit=(M - 1) // k2)[::-1]  # large D first: few input reloads
-    if big:
-        Ds = Ds.astype(object)
-    best = None
-    for j0 in range(0, len(Ds), nd):
-        Dv = Ds[j0:j0 + nd]
-        Nd = -(-L.dg // Dv)
-        if best is not None:                           # D whose Q cannot reach the best
-            Dv = Dv[Y + W + Nd * bc * ah["R"][0] * Rw_min <= best[0]]
-            if len(Dv) == 0:
-                continue
-            Nd = -(-L.dg // Dv)
-        Dv, Nd = Dv[:, None, None], Nd[:, None, None]
-        for i0 in range(0, kh_, rows):
-            H = {q: v[None, i0:i0 + rows, None] for q, v in ah.items()}
-            if best is not None:                       # rows whose Q cannot reach the best
-                lbq = Y + W * H["N"][0, :, 0] * Nw_min + Nd.min() * bc * H["R"][0, :, 0] * Rw_min
-                live = np.flatnonzero(lbq <= best[0])
-                if live.size == 0:
-                    continue
-                H = {q: v[:, live] for q, v in H.items()}
-            cand = _block_best(L, M, k2, Dv, Nd, H, Wd)
-            if cand is not None and (best is None or cand[:2] < best[:2]):
-                best = cand
-    return best
-
-
-def _block_best(L: Layer, M: int, k2: int, D, Nd, H: dict, Wd: dict):
-    """(Q, footprint, OSTiles) of least (Q, footprint) over a block of D x Th x Tw (C = 1), or None."""
-    room = M - D * k2
-    phi = _peak_term(IntOps, D, 1, H, Wd)
-    bt = np.minimum(room // phi, L.b)
-    ok = bt >= 1
-    if not ok.any():
+    P = {f: np.array([getattr(layer, f)], dtype=np.int64) for f in LAYER_FIELDS}
+    r = os_best_exact_np(P, np.array([M], dtype=np.int64), _pareto=True)
+    if not r["fit"][0]:
         return None
-    Nb = -((-L.b) // np.maximum(bt, 1))
-    Q = L.Y + Nb * (H["N"] * Wd["N"]) * L.W + Nd * (L.b * L.c) * (H["R"] * Wd["R"])
-    top = 1 << 200 if Q.dtype == object else np.iinfo(np.int64).max
-    Q = np.where(ok, Q, top)
-    q = Q.min()
-    Bt = -((-L.b) // Nb)
-    fp = np.where(Q == q, Bt * phi + D * k2, top)
-    i = np.unravel_index(np.argmin(fp), fp.shape)
-    return (int(q), int(fp[i]), OSTiles(int(Bt[i]), int(D[i[0], 0, 0]), int(H["T"][0, i[1], 0]),
-                                        int(Wd["T"][0, 0, i[2]]), 1))
+    return (int(r["Q"][0]), int(r["footprint"][0]),
+            OSTiles(*(int(r[k][0]) for k in ("Bt", "D", "Th", "Tw", "C"))))
+
+
+def os_best_exact_np(P: dict, M, _pareto: bool = False) -> dict:
+    """Exhaustive (exact) OS optimum for every row of a batch of layers, vectorized over rows.
+
+    ``P`` maps the Layer field names to int64 arrays (valid layers), ``M`` an int64 array.
+    Returns exact integers "Q", "A", "F", "footprint" (int64, or Python ints in an object
+    array where int64 could overflow), tiles "Bt", "D", "Th", "Tw", "C" and "fit" (False
+    where no tile fits: there Q, A, F, footprint and the tiles are 0).  Per row, the
+    least footprint among the tiles of least Q.
+
+    Exact by monotonicity: Q = |Y| + ceil(b/Bt) N_h N_w |W| + ceil(dg/D) b c R_h R_w and the
+    footprint Bt max_i(D a_i + r_i) + D kh kw (C = 1; i over the (full, last) tile pairs)
+    grow as stated in docs/dataflow_os.md, section 7.  So only the per-axis candidates of
+    ``_axis_candidates`` and the smallest Bt of each ceil(b/Bt) class are tried; for each,
+    the best D is closed-form: the largest that fits, min_i (M - Bt r_i) // (Bt a_i + kh kw),
+    lowered to the smallest D with the same ceil(dg/D).  Memory is bounded by evaluating
+    at most _CELL_CHUNK candidates at a time.
+    """
+    L = {f: np.broadcast_to(np.asarray(P[f], dtype=np.int64), np.shape(M)).ravel() for f in LAYER_FIELDS}
+    M = np.asarray(M, dtype=np.int64).ravel()
+    n = M.size
+    keys = ("Q", "A", "F", "footprint", "Bt", "D", "Th", "Tw", "C")
+    out = {k: np.zeros(n, dtype=np.int64) for k in keys}
+    out["fit"] = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    oh = (L["h"] + 2 * L["ph"] - L["kh"]) // L["sh"] + 1
+    ow = (L["w"] + 2 * L["pw"] - L["kw"]) // L["sw"] + 1
+    # rows whose counts could leave int64 are done with Python integers (object arrays)
+    f = {k: v.astype(np.float64) for k, v in L.items()}
+    cgf, k2f = f["c"] / f["groups"], f["kh"] * f["kw"]
+    Yf = f["b"] * f["d"] * oh * ow
+    Wf = f["d"] * cgf * k2f
+    bound = (Yf * (1 + cgf * k2f) + f["b"] * oh * ow * Wf
+             + f["d"] / f["groups"] * f["b"] * f["c"] * oh * f["kh"] * ow * f["kw"])
+    big = (bound >= 2.0 ** 61) | (M >= 1 << 61)
+    for rows, dtype in ((np.flatnonzero(~big), np.int64), (np.flatnonzero(big), object)):
+        if rows.size:
+            r = _exact_rows({k: v[rows].astype(dtype) for k, v in L.items()}, M[rows].astype(dtype),
+                            oh[rows].astype(dtype), ow[rows].astype(dtype), _pareto)
+            if dtype is object:
+                for k in keys:
+                    out[k] = out[k].astype(object)
+            for k in keys + ("fit",):
+                out[k][rows] = r[k]
+    return out
+
+
+def _axis_tables(n, k, s, p, o, pareto: bool):
+    """Per distinct axis (n, k, s, p): its candidate T and their (N, R, thF, RF, thL, RL), concatenated.
+
+    Returns (index of each row's axis, start and length of each distinct axis in the
+    concatenated table, the table).
+    """
+    A = np.stack([n, k, s, p, o], axis=1)
+    uniq, inv = np.unique(A.astype(np.int64), axis=0, return_inverse=True)
+    cols = [uniq[:, j].astype(n.dtype) for j in range(5)]
+    Ts = [(_pareto_axis(*(int(c[i]) for c in cols))["T"] if pareto
+           else _axis_candidates(*(int(c[i]) for c in cols))) for i in range(len(uniq))]
+    ln = np.array([len(t) for t in Ts], dtype=np.int64)
+    start = np.concatenate([[0], np.cumsum(ln)[:-1]])
+    which = np.repeat(np.arange(len(uniq)), ln)
+    T = np.concatenate(Ts).astype(n.dtype)
+    a = _axis(IntOps, *(c[which] for c in cols[:4]), T)
+    tab = {q: np.broadcast_to(a[q], T.shape) for q in _AXIS_KEYS}
+    tab["T"] = T
+    return inv.reshape(-1), start, ln, tab
+
+
+def _exact_rows(L: dict, M, oh, ow, pareto: bool) -> dict:
+    """os_best_exact_np on rows of one dtype (int64, or object for Python integers)."""
+    n = M.size
+    hi, hs, hl, H = _axis_tables(L["h"], L["kh"], L["sh"], L["ph"], oh, pareto)
+    wi, ws, wl, W = _axis_tables(L["w"], L["kw"], L["sw"], L["pw"], ow, pareto)
+    bu, binv = np.unique(L["b"].astype(np.int64), return_inverse=True)
+    Bts = [ceil_classes(int(b)) for b in bu]
+    bl = np.array([len(x) for x in Bts], dtype=np.int64)
+    bs = np.concatenate([[0], np.cumsum(bl)[:-1]])
+    BT = np.concatenate(Bts).astype(M.dtype)
+    binv = binv.reshape(-1)
+    kh_, kw_, kb_ = hl[hi], wl[wi], bl[binv]
+    size = kh_ * kw_ * kb_                                 # candidates per row
+    dg = L["d"] // L["groups"]
+    Y = L["b"] * L["d"] * oh * ow
+    Wn = L["d"] * (L["c"] // L["groups"]) * L["kh"] * L["kw"]
+    F = Y * (L["c"] // L["groups"]) * L["kh"] * L["kw"]
+    k2 = L["kh"] * L["kw"]
+    bc = L["b"] * L["c"]
+    res = {k: np.zeros(n, dtype=M.dtype) for k in ("Q", "footprint", "Bt", "D", "Th", "Tw")}
+    fit = np.zeros(n, dtype=bool)
+    # blocks of consecutive rows with at most _CELL_CHUNK candidates (a bigger row is its own block)
+    ends = np.cumsum(size)
+    r0 = 0
+    while r0 < n:
+        base = ends[r0] - size[r0]
+        r1 = max(r0 + 1, int(np.searchsorted(ends, base + _CELL_CHUNK, side="right")))
+        rows = np.arange(r0, r1)
+        cnt = size[rows]
+        row = np.repeat(rows, cnt)
+        j = np.arange(int(cnt.sum())) - np.repeat(np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
+        nb_, nw_ = kb_[row], kw_[row]
+        bt_i, cell = j % nb_, j // nb_
+        ih, iw = hs[hi[row]] + cell // nw_, ws[wi[row]] + cell % nw_
+        Bt = BT[bs[binv[row]] + bt_i]
+        h = {q: v[ih] for q, v in H.items()}
+        w = {q: v[iw] for q, v in W.items()}
+        Mr, dgr, k2r = M[row], dg[row], k2[row]
+        pairs = [(h[th] * w[tw], h[rh] * w[rw]) for th, rh in (("thF", "RF"), ("thL", "RL"))
+                 for tw, rw in (("thF", "RF"), ("thL", "RL"))]
+        Dmax = dgr
+        for a_, r_ in pairs:
+            Dmax = np.minimum(Dmax, (Mr - Bt * r_) // (Bt * a_ + k2r))
+        ok = Dmax >= 1
+        Nd = -((-dgr) // np.maximum(Dmax, 1))
+        D = -((-dgr) // Nd)
+        phi = pairs[0][0] * D + pairs[0][1]
+        for a_, r_ in pairs[1:]:
+            phi = np.maximum(phi, a_ * D + r_)
+        fp = Bt * phi + D * k2r
+        Q = Y[row] + (-((-L["b"][row]) // Bt)) * h["N"] * w["N"] * Wn[row] + Nd * bc[row] * h["R"] * w["R"]
+        top = (1 << 200) if Q.dtype == object else np.iinfo(np.int64).max
+        Q = np.where(ok, Q, top)
+        starts = np.concatenate([[0], np.cumsum(cnt)[:-1]])
+        qmin = np.minimum.reduceat(Q, starts)
+        fp = np.where(Q == np.repeat(qmin, cnt), fp, top)
+        fmin = np.minimum.reduceat(fp, starts)
+        hit = np.flatnonzero(fp == np.repeat(fmin, cnt))
+        first = hit[np.unique(row[hit], return_index=True)[1]]   # first candidate of least (Q, fp) per row
+        good = ok[first]
+        rr = row[first][good]
+        pick = first[good]
+        fit[rr] = True
+        for k, v in (("Q", Q), ("footprint", fp), ("Bt", Bt), ("D", D), ("Th", h["T"]), ("Tw", w["T"])):
+            res[k][rr] = v[pick]
+        r0 = r1
+    res["F"] = np.where(fit, F, 0)
+    res["A"] = np.where(fit, res["Q"] + 3 * F, 0)
+    res["C"] = fit.astype(np.int64)
+    res["fit"] = fit
+    return res
 
 
 def _cost(layer: Layer, machine, tiles: OSTiles) -> Cost:
