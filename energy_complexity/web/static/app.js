@@ -59,10 +59,13 @@ function clearErrors() {
 function showError(detail, field) {
   let id = "err-" + (field || "source");
   const m = mode();
-  if (field && field.startsWith("layer.") && m !== "layer") id = "err-" + m;
+  if (field && field.startsWith("layer.")) id = "err-" + m;
   if ((field === "network" || field === "upload") && field !== m) id = "err-source";
   const el = $(id) || $("err-source");
-  el.textContent = el.textContent ? el.textContent + " " + detail : detail;
+  const tail = (s) => s.replace(/^energy-complexity \w+: error: /, "");
+  const shown = [...document.querySelectorAll(".error")].some((e) =>
+    e.textContent.split("\n").some((line) => line && tail(line) === tail(detail)));
+  if (!shown) el.textContent = el.textContent ? el.textContent + "\n" + detail : detail;
   let input = null;
   if (field && field.startsWith("layer.")) { if (m === "layer") input = $("layer-" + field.slice(6)); }
   else if (field) input = $(field);
@@ -188,7 +191,7 @@ function renderTotals() {
       const hs = boundsItems(b).map((it) => hierE(it.hierarchy));
       if (hs.length && hs.every((h) => h !== null)) hier = hs.reduce((s, h) => s + h, 0);
     }
-    cards.push(card("total-lb", "energy lower bound", fmt(lb.E), `Q ${fmt(lb.Q)} words; ${unit || ""}`));
+    cards.push(card("total-lb", "lower bound (two-level)", fmt(lb.E), `Q ${fmt(lb.Q)} words; ${unit || ""}`));
     cards.push(card("total-os", "output-stationary", fmt(os.E), `Q ${fmt(os.Q)} words`));
     cards.push(card("total-ws", "weight-stationary", fmt(ws.E), `Q ${fmt(ws.Q)} words`));
     cards.push(card("total-gap", "best / lower bound", (best.E / lb.E).toFixed(3) + "×",
@@ -221,6 +224,8 @@ function renderCharts() {
     margin: {l: 70, r: 20, t: 40, b: 90}, legend: {orientation: "h", y: 1.12},
     yaxis: {title: {text: ytitle}}, xaxis: {tickangle: -45, automargin: true}, ...extra});
   const cfg = {displaylogo: false, responsive: true};
+  $("chart-level").hidden = $("chart-data").hidden = !result.estimate;
+  $("chart-bounds").hidden = !result.bounds;
   if (result.estimate) {
     Plotly.react("chart-level", LEVELS.map((l) => ({type: "bar", name: l, x: names, marker: {color: COLORS[l]},
       y: rs.map((r) => r["est_" + l])})), layout("Estimate by memory level", "energy (16-bit MAC units)"), cfg);
@@ -230,10 +235,10 @@ function renderCharts() {
   if (result.bounds) {
     const traces = [["lb_E", "lower bound", "#333333"], ["os_E", "OS", "#4393c3"], ["ws_E", "WS", "#d6604d"]]
       .map(([k, n, c]) => ({type: "bar", name: n, x: names, y: rs.map((r) => r[k]), marker: {color: c}}));
-    if (result.estimate) traces.push({type: "scatter", mode: "markers", name: "Eyeriss-style estimate",
+    if (result.estimate) traces.push({type: "scatter", mode: "markers", name: "Eyeriss-style estimate (machine with RFs)",
       x: names, y: rs.map((r) => r.est_total), marker: {color: "#1b7837", symbol: "diamond", size: 8}});
     Plotly.react("chart-bounds", traces,
-      layout("Lower bound and dataflows per layer", "energy", {barmode: "group", yaxis: {type: "log",
+      layout("Two-level machine: lower bound and OS / WS dataflows per layer", "energy", {barmode: "group", yaxis: {type: "log",
         title: {text: "energy (log)"}}}), cfg);
   } else Plotly.purge("chart-bounds");
 }
@@ -247,11 +252,16 @@ function render() {
 
 // ----- computing ---------------------------------------------------------------------------
 
+function setBusy(on) { document.body.dataset.busy = on ? "1" : "0"; }
+
 async function compute() {
   const my = ++seq;
+  clearTimeout(timer);
+  setBusy(true);
   clearErrors();
   if (mode() === "upload" && !upload) {
     showError("choose an .onnx model or a .csv of layers to upload", "upload");
+    setBusy(false);
     return;
   }
   const label = mode() === "network" ? val("network") : mode() === "upload" ? upload.filename : "layer";
@@ -271,11 +281,11 @@ async function compute() {
   render();
   const t2 = performance.now();
   $("status").textContent = `bounds ${((t1 - t0) / 1000).toFixed(2)} s, estimate ${((t2 - t1) / 1000).toFixed(2)} s`;
-  $("status").dataset.done = String(my);
+  setBusy(false);
 }
 
 let timer = null;
-function computeSoon() { clearTimeout(timer); timer = setTimeout(compute, 350); }
+function computeSoon() { clearTimeout(timer); setBusy(true); timer = setTimeout(compute, 350); }
 
 async function uploadFile() {
   const f = $("upload-file").files[0];
@@ -283,13 +293,14 @@ async function uploadFile() {
   clearErrors();
   $("upload-status").textContent = "";
   if (!f) return;
+  setBusy(true);
   const fd = new FormData();
   fd.append("file", f, f.name);
   $("status").textContent = "uploading…";
   const r = await fetch("/api/upload", {method: "POST", body: fd});
   let data;
   try { data = await r.json(); } catch (e) { data = {detail: `upload failed (HTTP ${r.status})`}; }
-  if (!r.ok) { $("status").textContent = ""; showError(data.detail, "upload"); return; }
+  if (!r.ok) { $("status").textContent = ""; showError(data.detail, "upload"); setBusy(false); return; }
   upload = data;
   $("upload-status").textContent = `${data.filename}: ${data.layers} layer${data.layers === 1 ? "" : "s"}`;
   compute();
@@ -306,14 +317,17 @@ async function showForms() {
   if (!r.ok) { $("err-forms").textContent = r.data.detail; return; }
   $("forms").innerHTML = r.data.sections.map((s) =>
     `<h3>${escapeHtml(s.title)}</h3>` + s.rows.map((row) =>
-      `<div class="form" title="${escapeHtml(row.name + " = " + row.text)}">${row.mathml}</div>`).join("")).join("");
+      `<div class="form" title="${escapeHtml(row.name + " = " + row.text)}">${row.mathml}` +
+      (row.note ? `<span class="form-note">${escapeHtml(row.note)}</span>` : "") + "</div>").join("")).join("");
 }
 
 function setMode() {
   const m = mode();
   document.querySelectorAll(".mode-panel").forEach((p) => { p.hidden = p.dataset.mode !== m; });
   $("forms").innerHTML = "";
-  if (m === "upload" && !upload) { clearErrors(); return; }
+  if (m === "upload" && !upload) {
+    seq++; clearErrors(); result = {bounds: null, estimate: null, label: ""}; render(); setBusy(false); return;
+  }
   computeSoon();
 }
 
