@@ -25,8 +25,9 @@ from bounds import symbols as sy
 from complexity.layer import Layer, LayerError
 from complexity.machine import Machine, MachineError
 
-__all__ = ["ClosedForms", "closed_forms", "evaluate_expression", "ExpressionError", "TileError",
-           "named_sections", "derive_named", "layer_substitution", "LAYER_LABELS", "DESCRIPTIONS"]
+__all__ = ["ClosedForms", "closed_forms", "evaluate_expression", "ExpressionError", "TileError", "optimum_rows",
+           "layer_substitution", "tile_substitutions",
+           "named_sections", "derive_named", "LAYER_LABELS", "DESCRIPTIONS"]
 
 #: Named quantities printed in the "Layer" section (in the order they are defined).
 LAYER_LABELS = ("n_h", "n_w", "u_h", "u_w", "a^top_h", "z_h", "a^bot_h", "t_h", "a^top_w", "z_w", "a^bot_w",
@@ -349,11 +350,11 @@ def _tile_values(tiles) -> dict:
                                    "nor the WS tile (d, c)")
 
 
-def evaluate_expression(expr, layer: Layer, M: int | None = None, *, machine: Machine | None = None,
+def evaluate_expression(expr, layer: Layer | dict, M: int | None = None, *, machine: Machine | None = None,
                         tiles=None, exact: bool = False):
     """The value of a closed form (in the symbols of bounds/symbols.py) for ``layer``.
 
-    Substitutes ``layer.symbols()``, ``M`` (or ``machine.M``), with ``machine`` its per-word
+    ``layer``: a Layer or a dict of its fields (``Layer.from_dict``).  Substitutes ``layer.symbols()``, ``M`` (or ``machine.M``), with ``machine`` its per-word
     costs for e_D, e_B, e_M (so an "E" form equals ``Machine.energy``), and a dataflow tile
     ``tiles`` (OSTiles, WSTiles, or a Cost's ``tiles`` dict).  Uses ``xreplace``, which is
     exact and fast; ``expr.subs(layer.symbols() | {M: ...})`` gives the same value but can
@@ -365,8 +366,10 @@ def evaluate_expression(expr, layer: Layer, M: int | None = None, *, machine: Ma
         >>> evaluate_expression(lb_expressions()["Q"], Layer.conv(64, 64, 56, 3, pad=1), M=65536)
         438272
     """
+    if isinstance(layer, dict):  # e.g. layer.to_dict(): field names, validated as a Layer
+        layer = Layer.from_dict(layer)
     if not isinstance(layer, Layer):
-        raise ExpressionError("layer", f"expected a complexity.layer.Layer, got {type(layer).__name__}")
+        raise ExpressionError("layer", f"expected a Layer or a dict of its fields, got {type(layer).__name__}")
     if not isinstance(expr, sp.Basic):
         try:
             expr = sp.sympify(expr)
@@ -576,8 +579,10 @@ def _ws_tile_near(layer: Layer, M: int, D: float):
     return WSTiles(D, C)
 
 
-def _numeric_optimum_rows(key: str, layer: Layer, M: int) -> list:
-    """The rows of a continuous-optimum section for a numeric layer and M: decimals, clamped, exact Q.
+def optimum_rows(key: str, layer: Layer, M: int) -> list:
+    """The rows of the "os" or "ws" continuous-optimum section for a numeric layer and M.
+
+    Each row is (name, value, note): decimals, flagged when outside the layer, the tile and its exact Q.
 
     The relaxed optimum drops the ceilings and ignores the layer's limits, so its Q can lie
     below the proven Q_LB (e.g. C* = 92.2 > c = 64).  Printed instead: the relaxed sizes as
@@ -745,7 +750,7 @@ def closed_forms(values: dict | Layer | None = None, M: int | None = None, os_ti
     else:
         sections = [(title, [(h, e, _describe(h)) for h, e in rows]) for title, rows in derive_named(sub, os_sub, ws_sub)]
     if numeric:
-        sections = [(title, _numeric_optimum_rows(_optimum_key(title), layer, int(M))
+        sections = [(title, optimum_rows(_optimum_key(title), layer, int(M))
                      if _optimum_key(title) else rows) for title, rows in sections]
     given, text = _given(sub, os_sub, ws_sub)
     return ClosedForms(given=given, given_text=text, sections=tuple((t, tuple(r)) for t, r in sections), full=full)
