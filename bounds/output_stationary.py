@@ -27,7 +27,7 @@ from complexity.layer import Layer
 
 __all__ = ["OSTiles", "OSTileError", "TILE_SYMBOLS", "LAYER_FIELDS", "os_expressions", "os_named_forms",
            "os_continuous_optimum",
-           "os_counts", "os_parts", "os_footprint", "os_min_M", "os_best", "os_best_np"]
+           "os_counts", "os_parts", "os_footprint", "os_min_M", "os_best", "os_best_np", "os_best_exact_np"]
 
 #: Tile symbols: batch items, filters, output rows, output columns, input channels per chunk.
 # imported on first use, so that the numeric search (and the one-layer CLI) never loads sympy

@@ -21,12 +21,12 @@ import numpy as np
 
 from bounds._lazy import LazyModule
 from bounds.named_forms import IDENTITY, Namer, full_values
-from bounds.ops import FloatOps, PyIntOps, ceil_classes
+from bounds.ops import FloatOps, IntOps, PyIntOps, ceil_classes
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
 __all__ = ["WSTiles", "ws_expressions", "ws_continuous_optimum", "ws_counts", "ws_parts",
-           "ws_footprint", "ws_min_M", "ws_best", "ws_best_np", "ws_axis_terms", "ws_named_forms",
+           "ws_footprint", "ws_min_M", "ws_best", "ws_best_np", "ws_best_exact_np", "ws_axis_terms", "ws_named_forms",
            "D_SYM", "C_SYM"]
 
 #: Tile symbols: filters per block and input channels per block.
@@ -222,35 +222,110 @@ def ws_min_M(layer: Layer) -> int:
 
 
 def _best_exhaustive(layer: Layer, M: int):
-    """Minimize Q over every tile (D, C) that fits, exactly, in O(sqrt(d/g)) time and memory.
+    """The exhaustive optimum tile of one layer (one row of ``ws_best_exact_np``), or None if nothing fits."""
+    P = {k: np.array([v], dtype=np.int64) for k, v in _layer_ints(layer).items()}
+    r = ws_best_exact_np(P, np.array([M], dtype=np.int64))
+    return WSTiles(int(r["d"][0]), int(r["c"][0])) if r["fit"][0] else None
+
+
+#: D candidates (over all rows) evaluated at once by ws_best_exact_np (bounded memory).
+_EXACT_CHUNK = 1 << 19
+
+
+def ws_best_exact_np(P: dict, M) -> dict:
+    """Exhaustive (exact) WS optimum for every row of a batch of layers, vectorized over rows.
 
     Q = |W| + ceil(dg/D) |X_used| + (2 ceil(cg/C) - 1) |Y| depends on D and C only through
-    their block counts while the footprint grows with both, so only the smallest D of each
-    block count (bounds.ops.ceil_classes) need be tried.  For each such D the best C is
-    closed-form: the largest that fits, C_max = (M-1) // (D kh kw + uw R), lowered to the
-    smallest C with the same count (|Y| > 0, so fewer channel blocks is always better).
-    This is the minimum over all dg*cg tiles; ties go to the smaller footprint, then the
-    smaller D.  Python integers take over where int64 could overflow.
+    their block counts while the footprint D C kh kw + C uw R + 1 grows with both, so only
+    the smallest D of each block count (bounds.ops.ceil_classes, O(sqrt(dg)) per row) need
+    be tried.  For each such D the best C is closed-form: the largest that fits,
+    C_max = (M-1) // (D kh kw + uw R), lowered to the smallest C with the same count (|Y| > 0,
+    so fewer channel blocks is always better).  This is the minimum over all dg*cg tiles;
+    ties go to the smaller footprint, then the smaller D.
+
+    ``P`` maps the Layer field names to int64 arrays (valid layers), ``M`` an int64 array.
+    Returns exact integers "Q", "A", "F", "footprint" (int64, or Python ints in an object
+    array where int64 could overflow), tiles "d", "c" and "fit" (False where not even
+    D = C = 1 fits; there the others are 0).
     """
-    L = _layer_ints(layer)
-    f1 = _formulas(L, 1, 1, PyIntOps)
+    L = {k: np.broadcast_to(np.asarray(P[k], dtype=np.int64), np.shape(M)).ravel() for k in LAYER_FIELDS}
+    M = np.asarray(M, dtype=np.int64).ravel()
+    n = M.size
+    keys = ("Q", "A", "F", "footprint", "d", "c")
+    out = {k: np.zeros(n, dtype=np.int64) for k in keys}
+    out["fit"] = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    f = {k: v.astype(np.float64) for k, v in L.items()}
+    nh = np.floor((f["h"] + 2 * f["ph"] - f["kh"]) / f["sh"]) + 1
+    nw = np.floor((f["w"] + 2 * f["pw"] - f["kw"]) / f["sw"]) + 1
+    cg, dg = f["c"] / f["groups"], f["d"] / f["groups"]
+    Yf = f["b"] * f["d"] * nh * nw
+    bound = Yf * (2 * cg + cg * f["kh"] * f["kw"] * 3) + f["d"] * cg * f["kh"] * f["kw"] * 4 \
+        + dg * f["b"] * f["c"] * (f["h"] + f["kh"]) * (f["w"] + f["kw"])
+    big = (bound >= 2.0 ** 61) | (M >= 1 << 61)
+    for rows, dtype in ((np.flatnonzero(~big), np.int64), (np.flatnonzero(big), object)):
+        if rows.size:
+            r = _ws_exact_rows({k: v[rows].astype(dtype) for k, v in L.items()}, M[rows].astype(dtype))
+            if dtype is object:
+                for k in keys:
+                    out[k] = out[k].astype(object)
+            for k in keys + ("fit",):
+                out[k][rows] = r[k]
+    return out
+
+
+def _ws_exact_rows(L: dict, M) -> dict:
+    """ws_best_exact_np on rows of one dtype (int64, or object for Python integers)."""
+    n = M.size
+    e = _formulas(L, 1, 1, IntOps)
     K = L["kh"] * L["kw"]
-    B = f1["used_width"] * f1["window_rows"]
-    dg, cg = layer.dg, layer.cg
-    Xu, Y, W = f1["X_used"], f1["Y"], f1["W"]
-    if (M - 1 - B) // K < 1:
-        return None
-    Ds = ceil_classes(dg, limit=(M - 1 - B) // K)        # D with C = 1 fitting: D K + B + 1 <= M
-    if W + dg * Xu + (2 * cg - 1) * Y >= 1 << 62 or M >= 1 << 62:
-        Ds = Ds.astype(object)                          # exact Python integers
-    Cmax = np.minimum((M - 1) // (Ds * K + B), cg)
-    nC = -(-cg // Cmax)
-    C = -(-cg // nC)
-    Q = W + (-(-dg // Ds)) * Xu + (2 * nC - 1) * Y
-    fp = Ds * C * K + C * B + 1
-    i = min(range(len(Ds)), key=lambda j: (Q[j], fp[j], Ds[j])) if Ds.dtype == object \
-        else int(np.lexsort((Ds, fp, Q))[0])
-    return WSTiles(int(Ds[i]), int(C[i]))
+    B = e["used_width"] * e["window_rows"]
+    dg, cg = L["d"] // L["groups"], L["c"] // L["groups"]
+    Xu, Y, W, F = e["X_used"], e["Y"], e["W"], e["F"]
+    du, dinv = np.unique(dg.astype(np.int64), return_inverse=True)
+    reps = [ceil_classes(int(x)) for x in du]
+    ln = np.array([len(x) for x in reps], dtype=np.int64)
+    st = np.concatenate([[0], np.cumsum(ln)[:-1]])
+    DT = np.concatenate(reps).astype(M.dtype)
+    dinv = dinv.reshape(-1)
+    size = ln[dinv]
+    res = {k: np.zeros(n, dtype=M.dtype) for k in ("Q", "footprint", "d", "c")}
+    fit = np.zeros(n, dtype=bool)
+    ends = np.cumsum(size)
+    r0 = 0
+    while r0 < n:
+        base = ends[r0] - size[r0]
+        r1 = max(r0 + 1, int(np.searchsorted(ends, base + _EXACT_CHUNK, side="right")))
+        rows = np.arange(r0, r1)
+        cnt = size[rows]
+        row = np.repeat(rows, cnt)
+        starts = np.concatenate([[0], np.cumsum(cnt)[:-1]])
+        D = DT[st[dinv[row]] + np.arange(int(cnt.sum())) - np.repeat(starts, cnt)]   # ascending per row
+        Mr, Kr, Br, cgr = M[row], K[row], B[row], cg[row]
+        ok = D * Kr + Br + 1 <= Mr
+        Cmax = np.minimum(np.maximum((Mr - 1) // (D * Kr + Br), 1), cgr)
+        nC = -((-cgr) // Cmax)
+        C = -((-cgr) // nC)
+        Q = W[row] + (-((-dg[row]) // D)) * Xu[row] + (2 * nC - 1) * Y[row]
+        fp = D * C * Kr + C * Br + 1
+        top = (1 << 200) if Q.dtype == object else np.iinfo(np.int64).max
+        Q = np.where(ok, Q, top)
+        qmin = np.minimum.reduceat(Q, starts)
+        fp = np.where(Q == np.repeat(qmin, cnt), fp, top)
+        fmin = np.minimum.reduceat(fp, starts)
+        hit = np.flatnonzero(fp == np.repeat(fmin, cnt))
+        first = hit[np.unique(row[hit], return_index=True)[1]]   # least (Q, footprint), then least D
+        good = ok[first]
+        rr, pick = row[first][good], first[good]
+        fit[rr] = True
+        for k, v in (("Q", Q), ("footprint", fp), ("d", D), ("c", C)):
+            res[k][rr] = v[pick]
+        r0 = r1
+    res["F"] = np.where(fit, F, 0)
+    res["A"] = np.where(fit, res["Q"] + 3 * F, 0)
+    res["fit"] = fit
+    return res
 
 
 def ws_best(layer: Layer, machine, exhaustive: bool = True) -> Cost:

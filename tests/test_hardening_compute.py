@@ -312,3 +312,39 @@ def test_lower_bound_np_chunked_equals_one_block():
     for i, L in zip((0, 20000, 40000), Ls):
         if M[i] >= 3:
             assert full["Q"][i] == lower_bound(L, Machine(M=int(M[i]))).Q
+
+
+def test_ws_batch_equals_old_search_and_object_rows():
+    rng = random.Random(14)
+    rows = [_random_layer(rng, big=i % 2 == 0) for i in range(200)]
+    Ms = [rng.choice([wsm.ws_min_M(L) - 1, wsm.ws_min_M(L), 3 * wsm.ws_min_M(L), 1 << 12, 1 << 16]) for L in rows]
+    P = {f: np.array([getattr(L, f) for L in rows], dtype=np.int64) for f in FIELDS}
+    r = wsm.ws_best_exact_np(P, np.array(Ms, dtype=np.int64))
+    for i, (L, M) in enumerate(zip(rows, Ms)):
+        old = _old_ws_search(L, M)
+        assert bool(r["fit"][i]) == (old is not None)
+        if old is not None:
+            t = wsm.WSTiles(int(r["d"][i]), int(r["c"][i]))
+            assert r["Q"][i] == old == wsm.ws_counts(L, t)[0]
+            assert r["footprint"][i] == wsm.ws_footprint(L, t) <= M and r["A"][i] == old + 3 * L.F
+    # a row whose counts leave int64 is done in Python integers, exactly
+    L = Layer.conv(c=10 ** 15, d=10 ** 6, hw=56, k=3, pad=1)
+    P = {f: np.array([getattr(L, f)], dtype=np.int64) for f in FIELDS}
+    r = wsm.ws_best_exact_np(P, np.array([1 << 20]))
+    t = wsm.WSTiles(int(r["d"][0]), int(r["c"][0]))
+    assert r["Q"].dtype == object and r["Q"][0] == wsm.ws_counts(L, t)[0] > 2 ** 63
+    assert r["Q"][0] == _ws_reference_by_classes(L, 1 << 20)
+
+
+def _ws_reference_by_classes(L: Layer, M: int) -> int:
+    """Least WS Q in Python integers over every D class with its largest fitting C."""
+    K = L.kh * L.kw
+    a = wsm.ws_axis_terms(L)
+    B = a["window_rows"] * a["used_width"]
+    best = None
+    for D in _old_classes(L.dg):
+        C = min(L.cg, (M - 1) // (int(D) * K + B))
+        if C >= 1:
+            q = wsm.ws_counts(L, wsm.WSTiles(int(D), C))[0]
+            best = q if best is None else min(best, q)
+    return best
