@@ -128,7 +128,12 @@ class NestedResult:
 # The schedule, normalized: extents, tiles per level, keeps, orders.
 # ------------------------------------------------------------------------------------------
 def _extents(L: Layer) -> dict:
-    return {"b": L.b, "d": L.dg, "h": L.nh, "w": L.nw, "c": L.cg, "r": L.kh, "s": L.kw}
+    return dict(_extents_cached(L))
+
+
+@lru_cache(maxsize=4096)
+def _extents_cached(L: Layer) -> tuple:
+    return (("b", L.b), ("d", L.dg), ("h", L.nh), ("w", L.nw), ("c", L.cg), ("r", L.kh), ("s", L.kw))
 
 
 @dataclass(frozen=True)
@@ -440,7 +445,7 @@ def fits(layer: Layer, arch: Architecture, schedule: NestedSchedule) -> bool:
 # Search: a beam over the levels, from DRAM inwards, candidate tiles evaluated with numpy.
 # ------------------------------------------------------------------------------------------
 #: Tile counts tried per dimension: a tile of ceil(P/n) for these n (P: the tile of the level above).
-_SPLITS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
+_SPLITS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512, 1024, 2048, 4096)
 _SEARCH_ORDERS = ("OS", "WS", "IS")
 
 
@@ -584,62 +589,86 @@ def _prune(axes: dict, keep, cap: int) -> dict:
     return out
 
 
+def _thin(axes: dict, grid: int) -> dict:
+    """Keep at most ``grid`` candidate tiles: halve the longest axis (every other interior value) until then."""
+    axes = dict(axes)
+    while math.prod(len(a["T"]) for a in axes.values()) > grid:
+        x = max(axes, key=lambda y: len(axes[y]["T"]))
+        n = len(axes[x]["T"])
+        if n <= 2:
+            break
+        keep = sorted(set(range(0, n, 2)) | {n - 1})
+        axes[x] = {k: v[keep] for k, v in axes[x].items()}
+    return axes
+
+
 def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, orders, axes: dict):
-    """The best candidate tiles of level st.l - 1 for one keep set: [(estimate, -volume, order, tile)]."""
+    """The best candidate tiles of level st.l - 1 for one keep set: [(estimate, -volume, order, tile)].
+
+    The footprint is computed on the whole grid; the costs only on the tiles that fit
+    (flat arrays, one entry per fitting tile).
+    """
     l = st.l - 1
     cap = arch.levels[l].capacity
     P = st.T[l + 1]
-    T = {x: _along(x, axes[x]["T"]) for x in ("b", "d", "c", "h", "w")}
-    T["r"], T["s"] = _along("h", axes["h"]["K"]), _along("w", axes["w"]["K"])
-    N = {x: _along(x, axes[x]["N"]) for x in ("b", "d", "c", "h", "w")}
-    N["r"], N["s"] = _along("h", axes["h"]["NK"]), _along("w", axes["w"]["NK"])
-    nontriv = {x: T[x] != P[x] for x in DIMS}
-    fp = _footprint_grid(keep, T["b"], T["d"], T["c"], T["r"], T["s"], axes["h"]["pairs"], axes["w"]["pairs"])
-    ok = fp <= cap
-    if not ok.any():
+    Tg = {x: _along(x, axes[x]["T"]) for x in ("b", "d", "c")}
+    fp = _footprint_grid(keep, Tg["b"], Tg["d"], Tg["c"], _along("h", axes["h"]["K"]), _along("w", axes["w"]["K"]),
+                         axes["h"]["pairs"], axes["w"]["pairs"])
+    idx = np.flatnonzero(fp <= cap)
+    if not idx.size:
         return []
+    ib, id_, ih, iw, ic = np.unravel_index(idx, fp.shape)
+    sel = {"b": ib, "d": id_, "h": ih, "w": iw, "c": ic}
+    T = {x: axes[x]["T"][sel[x]] for x in ("b", "d", "c", "h", "w")}
+    T["r"], T["s"] = axes["h"]["K"][ih], axes["w"]["K"][iw]
+    N = {x: axes[x]["N"][sel[x]] for x in ("b", "d", "c", "h", "w")}
+    N["r"], N["s"] = axes["h"]["NK"][ih], axes["w"]["NK"][iw]
+    nontriv = {x: T[x] != P[x] for x in DIMS}
     inner = dict(st.inner)
     for t in keep:
         inner[t] = l
     base = st.cost + _mac_estimate(layer, arch, inner)
     vol = -(T["b"] * T["d"] * T["h"] * T["w"] * T["c"] * T["r"] * T["s"]).astype(np.float64)
-    lines = _along("h", axes["h"]["lines"]) * _along("w", axes["w"]["lines"])
+    lines = axes["h"]["lines"][ih] * axes["w"]["lines"][iw]
+    zero = np.zeros(idx.size, dtype=bool)
     out = []
+    seen = {}
     for order in orders:
         pos_o = {x: i for i, x in enumerate(ORDERS.get(order, order))}
-        cost = np.zeros(fp.shape)
-        for t in sorted(keep):
-            relx = [x for x in DIMS if x in RELEVANT[t]]
-            any_hit = False
-            for x in relx:
-                any_hit = any_hit | nontriv[x]
-            fac = {}
-            for y in DIMS:
-                if y in RELEVANT[t]:
-                    continue
-                inside = False
+        # the cost at this level depends on the order only through, per kept operand, which
+        # irrelevant loops come before which relevant ones: orders with the same pattern share it
+        pattern = tuple(tuple(x in RELEVANT[t] for x in ORDERS.get(order, order)) for t in sorted(keep))
+        if pattern in seen:
+            cost = seen[pattern]
+        else:
+            cost = np.zeros(idx.size)
+            for t in sorted(keep):
+                relx = [x for x in DIMS if x in RELEVANT[t]]
+                any_hit = zero
                 for x in relx:
-                    if pos_o[x] > pos_o[y]:
-                        inside = inside | nontriv[x]
-                fac[y] = np.where(inside, N[y], np.where(any_hit, st.counts[l + 1][y], st.fac[t][y]))
-            if t == "X":
-                words = (layer.b * layer.c) * lines * fac["d"]
-            elif t == "W":
-                words = layer.W * fac["b"] * fac["h"] * fac["w"]
-            else:
-                words = layer.Y * fac["c"] * fac["r"] * fac["s"]
-            pin, pback = _prices(arch, l, st.inner[t], t)
-            cost = cost + words * pin + (words - layer.Y) * pback
-        est = np.broadcast_to(base + cost, fp.shape)
-        idx = np.flatnonzero(ok)
-        v = np.broadcast_to(vol, fp.shape).ravel()[idx]
-        e = est.ravel()[idx]
-        for j in idx[np.lexsort((v, e))[:4]]:
-            ib, id_, ih, iw, ic = np.unravel_index(j, fp.shape)
-            tile = {"b": int(axes["b"]["T"][ib]), "d": int(axes["d"]["T"][id_]), "c": int(axes["c"]["T"][ic]),
-                    "h": int(axes["h"]["T"][ih]), "r": int(axes["h"]["K"][ih]),
-                    "w": int(axes["w"]["T"][iw]), "s": int(axes["w"]["K"][iw])}
-            out.append((float(est.ravel()[j]), float(np.broadcast_to(vol, fp.shape).ravel()[j]), order, tile))
+                    any_hit = any_hit | nontriv[x]
+                fac = {}
+                for y in DIMS:
+                    if y in RELEVANT[t]:
+                        continue
+                    inside = zero
+                    for x in relx:
+                        if pos_o[x] > pos_o[y]:
+                            inside = inside | nontriv[x]
+                    fac[y] = np.where(inside, N[y], np.where(any_hit, st.counts[l + 1][y], st.fac[t][y]))
+                if t == "X":
+                    words = (layer.b * layer.c) * lines * fac["d"]
+                elif t == "W":
+                    words = layer.W * fac["b"] * fac["h"] * fac["w"]
+                else:
+                    words = layer.Y * fac["c"] * fac["r"] * fac["s"]
+                pin, pback = _prices(arch, l, st.inner[t], t)
+                cost = cost + words * pin + (words - layer.Y) * pback
+            seen[pattern] = cost
+        est = base + cost
+        for j in np.lexsort((vol, est))[:4]:
+            tile = {x: int(T[x][j]) for x in DIMS}
+            out.append((float(est[j]), float(vol[j]), order, tile))
     return out
 
 
@@ -717,14 +746,22 @@ def _seeds(layer: Layer, arch: Architecture, mac: dict) -> list[NestedSchedule]:
     return [NestedSchedule((LevelMapping(b=t.Bt, d=t.D, h=t.Th, w=t.Tw, c=t.C, order="OS"),))]
 
 
-def best_nested(layer: Layer, arch: Architecture, beam: int = 3) -> NestedResult:
+def best_nested(layer: Layer, arch: Architecture, beam: int = 3, grid: int = 2000) -> NestedResult:
     """The cheapest nested schedule found (docs/dataflow_nested.md, section 6); its energy is an upper bound.
 
     Beam search from the outermost on-chip level inwards: at each level every kept-operand
     subset, order (OS, WS, IS) and tile from a small grid (ceil(P/n) for the parent's tile
-    P) is costed with numpy; the ``beam`` cheapest partial schedules go on.  Raises
+    P, at most ``grid`` per level) is costed with numpy; the ``beam`` cheapest partial
+    schedules go on.  Layers of the same shape share the result (cached).  Raises
     NestedInfeasibleError naming the level when a level cannot hold its smallest tile.
     """
+    shape = layer.replace(name="") if layer.name else layer
+    return _best_cached(shape, arch, beam, grid)
+
+
+@lru_cache(maxsize=1024)
+def _best_cached(layer: Layer, arch: Architecture, beam: int, grid: int) -> NestedResult:
+    """best_nested for one layer shape (names stripped so that equal shapes share the entry)."""
     mac = mac_levels(arch)
     for l in range(len(arch.levels) - 1):
         must = [t for t in OPERANDS if mac[t] == l]
@@ -740,9 +777,12 @@ def best_nested(layer: Layer, arch: Architecture, beam: int = 3) -> NestedResult
         for si, st in enumerate(states):
             for keep in _keep_options(arch, mac, l):
                 rel = set().union(*(RELEVANT[t] for t in keep)) if keep else set()
-                axes = _prune(_axes(layer, st, l, rel), keep, cap)
-                if any(len(a["T"]) == 0 for a in axes.values()):
-                    continue
+                axes = _axes(layer, st, l, rel)
+                if math.prod(len(a["T"]) for a in axes.values()) > grid:
+                    axes = _prune(axes, keep, cap)
+                    if any(len(a["T"]) == 0 for a in axes.values()):
+                        continue
+                    axes = _thin(axes, grid)
                 for est, nvol, order, tile in _expand(layer, arch, st, keep, _SEARCH_ORDERS, axes):
                     cands.append((est, nvol, si, order, keep, tile))
         if not cands:
