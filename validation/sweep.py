@@ -70,7 +70,7 @@ class Task:
     @property
     def M(self) -> int:
         """The Buffer capacity in words that this task uses."""
-        return self.buffer_words if self.buffer_words is not None else get_platform(self.platform).default_buffer_words
+        return self.buffer_words if self.buffer_words is not None else _default_buffer_words(self.platform)
 
     def key_fields(self, version: str) -> dict:
         plat = get_platform(self.platform)
@@ -87,6 +87,12 @@ class Task:
     def key(self, version: str) -> str:
         text = json.dumps(self.key_fields(version), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@lru_cache(maxsize=None)
+def _default_buffer_words(platform: str) -> int:
+    """The platform's own Buffer size (read from its hardware file once per process, not once per task)."""
+    return get_platform(platform).default_buffer_words
 
 
 class ResultCache:
@@ -241,9 +247,12 @@ def run_sweep(tasks: Sequence[Task], cache: ResultCache | None = None, jobs: int
         finally:
             bar.close()
             stats.seconds = time.perf_counter() - t0
-    except KeyboardInterrupt:
-        done = sum(1 for i in first_of.values() if cache.path(tasks[i]).is_file())
-        raise SweepInterrupted(done, len(first_of), cache.dir) from None
+    except KeyboardInterrupt:  # count from disk: workers may have finished more than this process saw
+        distinct = {}
+        for t in tasks:
+            distinct.setdefault(t.key(cache.version), t)
+        done = sum(1 for t in distinct.values() if cache.path(t).is_file())
+        raise SweepInterrupted(done, len(distinct), cache.dir) from None
     for i, j in dupes:
         out[i] = out[j]
     stats.failed = sum(1 for r in out if r is not None and r.get("error"))
