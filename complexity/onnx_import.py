@@ -298,6 +298,8 @@ def _prod(v) -> int:
 def _fc(node, a, shapes, consts, batch, name) -> Layer | None:
     """A Gemm / MatMul with one constant operand as a fully-connected layer; None if no operand is constant."""
     op = node.op_type
+    if len(node.input) < 2:
+        raise _Skip(f"needs two inputs, has {len(node.input)}")
     A, B = node.input[0], node.input[1]
     if A in consts and B in consts:
         raise _Skip("both operands are constants (no activations)")
@@ -352,7 +354,7 @@ def import_onnx(model, batch: int = 1) -> OnnxImport:
     if not isinstance(model, onnx.ModelProto):
         model = _read(model)
     try:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        model = _infer_shapes(model)
     except Exception as exc:  # noqa: BLE001 - onnx raises several types
         raise OnnxImportError("onnx", f"shape inference failed: {str(exc).splitlines()[0] if str(exc) else exc}") \
             from None
@@ -394,8 +396,20 @@ def import_onnx(model, batch: int = 1) -> OnnxImport:
                 unsupported[op] += 1  # (a node of constants only is constant folding, not a layer)
         except _Skip as exc:
             skipped.append(SkippedNode(name, op, str(exc)))
+        except (IndexError, KeyError, TypeError, ValueError, AttributeError) as exc:  # a malformed node
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            skipped.append(SkippedNode(name, op, f"malformed node ({type(exc).__name__}{': ' + first if first else ''})"))
     order = sorted(unsupported.items(), key=lambda kv: (-kv[1], kv[0]))
     return OnnxImport(tuple(layers), tuple(skipped), tuple(order))
+
+
+def _infer_shapes(model):
+    """ONNX shape inference, with data propagation (shapes through Shape/Slice/Reshape) when it succeeds."""
+    import onnx
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 - retry without data propagation, which fails on fewer models
+        return onnx.shape_inference.infer_shapes(model)
 
 
 def _read(path):

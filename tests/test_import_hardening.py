@@ -279,6 +279,17 @@ def test_cli_bounds_on_a_model_with_skipped_nodes_prints_one_line_each(tmp_path,
         "ONNX import: skipped 1 unsupported operator: Softmax (1)"]
 
 
+def test_malformed_nodes_are_skipped_not_fatal():
+    nodes = [helper.make_node("MatMul", ["x"], ["y"], name="one_input"),
+             helper.make_node("Conv", ["x"], ["z"], name="no_weight"),
+             helper.make_node("Gemm", ["x", "w"], ["g"], name="ok")]
+    rep = import_onnx(_model(nodes, [("x", [2, 4])], ["y"], [("w", (4, 3))]))
+    assert rep.layers == (Layer.fc(4, 3, b=2, name="ok"),)
+    assert rep.skipped == (SkippedNode("one_input", "MatMul", "needs two inputs, has 1"),
+                           SkippedNode("no_weight", "Conv", "the input or weight shape is unknown after shape "
+                                                            "inference"))
+
+
 def test_unreadable_files_are_one_line_errors(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00not a model\xff" * 10)
