@@ -225,3 +225,100 @@ def test_derive_json_and_bad_tiles(capsys):
     code, out, err = run(capsys, "derive", "--b", "1", "--c", "4", "--d", "4", "--hw", "5", "--k", "3", "--stride", "1",
                          "--pad", "0", "--groups", "1", "--tiles-ws", "5,1")
     assert code == 2 and "--tiles-ws" in err and "D" in err
+
+
+# ----- numeric layers: defaults, decimals, clamped optima, impossible tiles ------------------------
+
+ISSUE_FLAGS = ["--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--pad", "1", "--M", "65536"]
+
+
+def _rows(out: str) -> dict:
+    """section title -> {name: (value text, note)} of derive's text output."""
+    secs = {}
+    for block in out.split("\n== ")[1:]:
+        title, *lines = block.splitlines()
+        rows = {}
+        for ln in lines:
+            if " = " in ln:
+                lhs, _, rhs = ln.partition(" = ")
+                val, _, note = rhs.partition("    # ")
+                rows[lhs] = (val, note)
+        secs[title.rstrip(" =")] = rows
+    return secs
+
+
+def test_derive_with_every_layer_value_applies_the_defaults_and_prints_numbers(capsys):
+    code, out, _ = run(capsys, "derive", *ISSUE_FLAGS, "--json")
+    assert code == 0
+    j = json.loads(out)
+    assert {k: j["substituted"][k] for k in ("b", "s_h", "s_w", "g", "p_h", "M")} == \
+        {"b": 1, "s_h": 1, "s_w": 1, "g": 1, "p_h": 1, "M": 65536}
+    code, out, _ = run(capsys, "derive", *ISSUE_FLAGS)
+    assert code == 0
+    L = Layer.conv(64, 64, 56, 3, pad=1)
+    secs = _rows(out)
+    for title, rows in secs.items():
+        for name, (val, _) in rows.items():
+            if "continuous optimum" in title:
+                assert "sqrt" not in val and "/" not in val, (name, val)  # decimals, never surds
+            elif title.startswith(("Layer", "Lower bound")) and not name.startswith(("phi(", "k(")):
+                assert re.fullmatch(r"-?\d+(/\d+)?", val), (title, name, val)
+            # no layer symbol or M is left anywhere (the tiling sections keep only the tile symbols)
+            idents = set(re.findall(r"[A-Za-z_][A-Za-z_0-9^]*", val))
+            assert not idents & {"b", "c", "d", "h", "w", "k_h", "k_w", "s_h", "s_w", "p_h", "p_w", "g", "M"}, \
+                (title, name, val)
+    flat = {k: v for rows in secs.values() for k, v in rows.items()}
+    assert int(flat["Q_LB"][0]) == lower_bound(L, Machine(M=65536)).Q == 438272
+
+
+def test_printed_continuous_optima_are_clamped_and_never_below_the_lower_bound(capsys):
+    code, out, _ = run(capsys, "derive", *ISSUE_FLAGS)
+    assert code == 0
+    ws = next(rows for t, rows in _rows(out).items() if t.startswith("Weight-stationary continuous"))
+    os_ = next(rows for t, rows in _rows(out).items() if t.startswith("Output-stationary continuous"))
+    assert ws["C^*"][0] == "92.1660" and "above c/g = 64" in ws["C^*"][1]  # the issue's C* = 92.2 > c = 64
+    assert os_["D^*"][0] == "85.3333" and "above d/g = 64" in os_["D^*"][1]  # and D* = 256/3 > d = 64
+    assert ws["tile^*"][0] == "D=64, C=64" and int(ws["Q^*"][0]) == 438272 == lower_bound(
+        Layer.conv(64, 64, 56, 3, pad=1), Machine(M=65536)).Q
+    # on random layers and buffers, each printed Q^* is the exact Q of a tile of the layer that fits M
+    from bounds.render import optimum_rows
+    rng = random.Random(5)
+    checked = 0
+    while checked < 30:
+        L, M = random_layer(rng, big=True), rng.choice([64, 256, 1024, 4096, 65536])
+        q_lb = lower_bound(L, Machine(M=M)).Q
+        for key in ("os", "ws"):
+            rows = {name: (v, note) for name, v, note in optimum_rows(key, L, M)}
+            if rows["tile^*"][0] == "none":
+                continue
+            vals = dict(kv.split("=") for kv in rows["tile^*"][0].split(", "))
+            if key == "os":
+                t = OSTiles(*(int(vals[k]) for k in ("Bt", "D", "Th", "Tw", "C"))).check(L)
+                assert os_footprint(L, t) <= M and int(rows["Q^*"][0]) == os_counts(L, t)[0]
+            else:
+                t = WSTiles(int(vals["D"]), int(vals["C"]))
+                t.check(L)
+                assert ws_footprint(L, t) <= M and int(rows["Q^*"][0]) == ws_counts(L, t)[0]
+            assert int(rows["Q^*"][0]) >= q_lb, (L, M, key)
+            if "Q_all_fit" in rows:
+                assert int(rows["Q_all_fit"][0]) >= q_lb
+            checked += 1
+
+
+def test_derive_rejects_tiles_that_exceed_the_layer_or_do_not_fit(capsys):
+    L = Layer.conv(64, 64, 56, 3, pad=1)
+    code, out, err = run(capsys, "derive", *ISSUE_FLAGS, "--tiles-os", "1,64,56,56,64")
+    fp = os_footprint(L, OSTiles(1, 64, 56, 56, 64))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--tiles-os" in err and "footprint" in err and f"{fp:,} words" in err and "M = 65,536" in err
+    assert fp == 438272
+    code, out, err = run(capsys, "derive", *ISSUE_FLAGS, "--tiles-ws", "64,64")  # fits: accepted
+    assert code == 0 and "Q_WS = 438272" in out
+    code, out, err = run(capsys, "derive", *ISSUE_FLAGS[:-2], "--M", "4096", "--tiles-ws", "64,64")
+    assert code == 2 and f"{ws_footprint(L, WSTiles(64, 64)):,} words, more than M = 4,096" in err
+    code, out, err = run(capsys, "derive", *ISSUE_FLAGS, "--tiles-ws", "8,100")
+    assert code == 2 and "--tiles-ws: invalid WS tile: C:" in err and "c/g=64" in err
+    code, out, err = run(capsys, "derive", *ISSUE_FLAGS, "--tiles-os", "1,1,1,1,65")
+    assert code == 2 and "--tiles-os: invalid OS tile: C:" in err and "c/g=64" in err
+    code, out, err = run(capsys, "derive", "--c", "64", "--tiles-ws", "1,100")  # partial layer: C > c
+    assert code == 2 and err.strip().endswith("invalid WS tile: C: 100 exceeds c=64 of the layer")
