@@ -16,6 +16,8 @@ of a real execution, hence an upper bound on the best execution of the layer.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -214,14 +216,6 @@ def _split(starts: np.ndarray, sizes: np.ndarray, T: int):
     return st, np.minimum(T, np.repeat(starts + sizes, n) - st)
 
 
-def _positions(E: int, chain) -> tuple[np.ndarray, np.ndarray]:
-    """Tile positions after splitting [0, E) by the tile sizes ``chain`` (outermost first)."""
-    st, sz = np.array([0], dtype=np.int64), np.array([E], dtype=np.int64)
-    for T in chain:
-        st, sz = _split(st, sz, int(T))
-    return st, sz
-
-
 def _lines(i0, th, n: int, k: int, s: int, p: int, tap: int | None):
     """Real input lines of the output lines i0..i0+th-1 through the whole kernel (tap None) or one tap.
 
@@ -261,7 +255,7 @@ def _pareto(pairs: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1 << 16)
 def _pos(E: int, chain: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Cached ``_positions``: the tiles of [0, E) after the nested tile sizes ``chain`` (outermost first)."""
+    """The tiles (starts, sizes) of [0, E) after splitting by the nested tile sizes ``chain`` (outermost first)."""
     if not chain:
         return np.array([0], dtype=np.int64), np.array([E], dtype=np.int64)
     st, sz = _pos(E, chain[:-1])
@@ -756,7 +750,10 @@ def best_nested(layer: Layer, arch: Architecture, beam: int = 3, grid: int = 200
     NestedInfeasibleError naming the level when a level cannot hold its smallest tile.
     """
     shape = layer.replace(name="") if layer.name else layer
-    return _best_cached(shape, arch, beam, grid)
+    r = _best_cached(shape, arch, beam, grid)
+    # the cached result is shared: hand out copies of its mutable parts
+    return dataclasses.replace(r, counts=copy.deepcopy(r.counts), tiles=dict(r.tiles), orders=dict(r.orders),
+                               levels=tuple(dict(e) for e in r.levels))
 
 
 @lru_cache(maxsize=1024)

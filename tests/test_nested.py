@@ -15,7 +15,7 @@ from bounds.nested import (DIMS, ORDERS, LevelMapping, NestedInfeasibleError, Ne
                            nested_footprints)
 from bounds.output_stationary import os_best, os_min_M
 from bounds.reference_conv import conv2d_numpy, random_operands
-from complexity.architecture import OPERANDS, Architecture
+from complexity.architecture import Architecture
 from complexity.layer import Layer
 from complexity.machine import Machine
 
@@ -288,3 +288,47 @@ def test_overflow_is_caught():
     assert not fits(L, _with_caps(a, {"l0": fp - 1}), sch)
     with pytest.raises(BufferOverflow):
         run_nested(L, _with_caps(a, {"l0": fp - 1}), sch, x, w)
+
+
+# ----- the hierarchy lower bound is below every schedule the executor can run ---------------
+def _energy_from(arch, counts):
+    e = counts["macs"] * arch.mac_pJ
+    for lv in arch.levels:
+        for t in lv.operands:
+            e += counts[lv.name][t]["reads"] * lv.read_pJ[t] + counts[lv.name][t]["writes"] * lv.write_pJ[t]
+    return e
+
+
+def test_lower_bound_below_every_nested_schedule():
+    """hierarchy_lower_bound(layer, arch).E_pJ <= the energy of every schedule that fits, over
+    >= 10^4 (layer, hierarchy, schedule) cases; a subset is also run by the executor.
+
+    Capacities are tight: each level gets the largest footprint among the case's schedules
+    (so every one of them fits and the bound is as high as it gets)."""
+    hierarchy = pytest.importorskip("bounds.hierarchy")
+    rng = random.Random(99)
+    cases = executed = 0
+    worst = float("inf")
+    for i, L in enumerate(_layers(240, seed=21)):
+        for j, spec in enumerate(SPECS):
+            base = _arch(**spec, seed=i + j, name=f"p{j}")
+            scheds = [_random_schedule(L, base, rng) for _ in range(6)]
+            fps = [nested_footprints(L, base, s) for s in scheds]
+            caps = {k: max(1, max(f[k] for f in fps)) for k in fps[0]}
+            a = _with_caps(base, caps)
+            lb = hierarchy.hierarchy_lower_bound(L, a).E_pJ
+            for s in scheds:
+                assert fits(L, a, s)
+                e = nested_energy(L, a, s)
+                assert lb <= e * (1 + 1e-9), (L, a, s, lb, e)
+                worst = min(worst, e / lb)
+                cases += 1
+            if (i + j) % 40 == 0:
+                x, w = random_operands(L, seed=i)
+                y, got = run_nested(L, a, scheds[0], x, w)
+                assert np.array_equal(y, conv2d_numpy(L, x, w))
+                assert lb <= _energy_from(a, got) * (1 + 1e-9)
+                executed += 1
+    assert cases == 240 * len(SPECS) * 6 >= 10 ** 4
+    assert executed >= 40
+    assert worst >= 1.0
