@@ -17,7 +17,7 @@ import argparse
 import json
 
 from energy_complexity.errors import CLIError
-from energy_complexity.layer_args import add_layer_arguments, layer_values
+from energy_complexity.layer_args import _size, add_layer_arguments, layer_values
 
 NAME = "derive"
 HELP = "print the closed forms of the lower bound and of the OS / WS dataflows"
@@ -33,7 +33,7 @@ DESCRIPTION = ("Closed forms (sympy) of the energy lower bound and of the output
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_layer_arguments(parser, sources=False)
     g = parser.add_argument_group("machine, tiles and output")
-    g.add_argument("--M", type=int, help="Buffer capacity in words (symbolic when omitted)")
+    g.add_argument("--M", type=_size, help="Buffer capacity in words, e.g. 65536 or 64K (symbolic when omitted)")
     g.add_argument("--tiles-os", metavar="Bt,D,Th,Tw,C",
                    help="substitute this output-stationary tile (5 integers; checked against the layer and M)")
     g.add_argument("--tiles-ws", metavar="D,C",
