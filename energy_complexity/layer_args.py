@@ -26,6 +26,11 @@ _ALL_LAYER_FLAGS = _LAYER_FLAGS + tuple(short for short, _ in _PAIRS)
 _SUFFIX = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 #: Largest size accepted (below 2^63, so that it fits an int64).
 MAX_SIZE = 10**18
+#: Largest count (F, |X|, |W|, |Y|) of a layer the numeric bounds take: they use 64-bit integers
+#: (and float64), and some intermediate terms are a few times these counts.
+MAX_COUNT = 2**60
+#: Largest per-word cost: cost x count x (bits/16)^2 stays far below the float64 range.
+MAX_COST = 1e100
 _SIZE_RE = re.compile(r"^\s*([^a-zA-Z]*(?:e[+-]?\d+)?|[-+]?(?:nan|inf|infinity))\s*([kmgt]?)(i?)\s*$", re.I)
 
 
@@ -73,6 +78,8 @@ def _cost(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not math.isfinite(v) or v < 0:
         raise argparse.ArgumentTypeError(f"must be a finite non-negative cost, got {text.strip()}")
+    if v > MAX_COST:
+        raise argparse.ArgumentTypeError(f"must be at most 1e100 (energies must stay finite), got {text.strip()}")
     return v
 
 
@@ -152,6 +159,17 @@ def layer_from_args(args: argparse.Namespace) -> Layer:
     return Layer(**vals)
 
 
+def check_counts(layers) -> None:
+    """Refuse (one line) a layer whose MAC or word count would overflow the 64-bit arithmetic of the bounds."""
+    for i, L in enumerate(layers):
+        for what, v in (("F (MACs)", L.F), ("|X| (input words)", L.X), ("|W| (weight words)", L.W),
+                        ("|Y| (output words)", L.Y)):
+            if v > MAX_COUNT:
+                name = f" {L.name or f'layer{i}'}" if len(layers) > 1 else ""
+                raise CLIError(f"layer{name} too large: {what} = {v:.3g} exceeds 2^60 = {MAX_COUNT:.3g}, "
+                               "the range of the 64-bit bound computations; use smaller --c/--d/--hw/--b")
+
+
 def _given_layer_flags(args: argparse.Namespace) -> list[str]:
     return [f"--{f}" for f in _ALL_LAYER_FLAGS if getattr(args, f, None) is not None]
 
@@ -172,11 +190,14 @@ def layers_from_args(args: argparse.Namespace) -> tuple[str | None, list[Layer]]
         from complexity.zoo import get_network, network_names
         if network not in network_names():
             raise CLIError(f"unknown network {network!r}; known: {', '.join(network_names())}")
-        return network, list(get_network(network))
-    if onnx_path:
+        source, layers = network, list(get_network(network))
+    elif onnx_path:
         from complexity.onnx_import import load_onnx
-        return onnx_path, list(load_onnx(onnx_path))
-    return None, [layer_from_args(args)]
+        source, layers = onnx_path, list(load_onnx(onnx_path))
+    else:
+        source, layers = None, [layer_from_args(args)]
+    check_counts(layers)
+    return source, layers
 
 
 def add_machine_arguments(parser: argparse.ArgumentParser, *, require_M: bool = True) -> None:
