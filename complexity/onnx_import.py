@@ -267,9 +267,15 @@ def _conv_transpose(node, a, shapes, batch, name) -> Layer:
     if "output_shape" in a:
         raise _Skip("an explicit output_shape is not supported (give pads instead)")
     pads = _pads(a, nsp, (h, w), (kh, kw), strides, "ConvTranspose")
+    return _conv_transpose_2d(b=n, c=c, d=dg * groups, h=h, w=w, kh=kh, kw=kw, strides=strides, pads=pads,
+                              dilations=dil, groups=groups, name=name)
+
+
+def _conv_transpose_2d(*, b, c, d, h, w, kh, kw, strides, pads, dilations, groups, name) -> Layer:
+    """A transposed convolution (``d`` output channels, pads (top, left, bottom, right)) in its sub-pixel form."""
     layer_k, layer_p, phases = [], [], 1
-    for axis, k, s, p0, p1, r in (("height", kh, strides[0], pads[0], pads[2], dil[0]),
-                                  ("width", kw, strides[1], pads[1], pads[3], dil[1])):
+    for axis, k, s, p0, p1, r in (("height", kh, strides[0], pads[0], pads[2], dilations[0]),
+                                  ("width", kw, strides[1], pads[1], pads[3], dilations[1])):
         if r != 1 and k != 1:
             raise _Skip(f"{axis} dilation {r} of a transposed convolution is not supported")
         if p0 != p1:
@@ -282,7 +288,7 @@ def _conv_transpose(node, a, shapes, batch, name) -> Layer:
             raise _Skip(f"{axis} pads {p0} crop more than the kernel overlaps")
         layer_k.append(kk); layer_p.append(kk - 1 - pp); phases *= s
     try:
-        return Layer(b=n, c=c, d=dg * groups * phases, h=h, w=w, kh=layer_k[0], kw=layer_k[1],
+        return Layer(b=b, c=c, d=d * phases, h=h, w=w, kh=layer_k[0], kw=layer_k[1],
                      ph=layer_p[0], pw=layer_p[1], groups=groups, name=name)
     except LayerError as exc:
         raise _Skip(str(exc).removeprefix("invalid layer: ")) from None

@@ -6,13 +6,13 @@ the extra does not install):
 
 * ``layers_from_torch(module, input_shape)``: one forward pass on zeros of
   ``input_shape`` records, through forward hooks, the input shape that reaches every
-  ``nn.Conv2d``, ``nn.Conv1d`` and ``nn.Linear``.  A convolution that is not exactly
-  one Layer (see complexity.onnx_import: dilation, asymmetric 'same' padding) is skipped
-  and named; other leaf modules that own weights (LSTM, ConvTranspose2d, ...) are
-  counted in one line.
+  ``nn.Conv1d/2d``, ``nn.ConvTranspose1d/2d`` and ``nn.Linear``.  A convolution that is
+  not exactly one Layer (see complexity.onnx_import: dilation, asymmetric 'same' padding,
+  a transposed stride that does not divide the kernel) is skipped and named; other leaf
+  modules that own weights (LSTM, Conv3d, ...) are counted in one line.
 * ``layers_from_torch_onnx(module, input_shape)``: export to ONNX with the TorchScript
   exporter (``dynamo=False``) and import the ONNX graph; this also sees functional
-  calls (``F.linear``, ``x @ W``) and ConvTranspose, exactly as complexity.onnx_import does.
+  calls (``F.linear``, ``x @ W``), exactly as complexity.onnx_import does.
 
 Both return a list of Layers with ``.report`` (an ``OnnxImport``) and print its notes on
 stderr, one line each, unless ``quiet``.  See docs/estimation.md, "Importing models".
@@ -25,8 +25,8 @@ import warnings
 from collections import Counter
 
 from complexity.layer import Layer, LayerError
-from complexity.onnx_import import (ImportedLayers, OnnxImport, SkippedNode, _conv_2d, _Skip, import_onnx,
-                                    print_notes)
+from complexity.onnx_import import (ImportedLayers, OnnxImport, SkippedNode, _conv_2d, _conv_transpose_2d, _Skip,
+                                    import_onnx, print_notes)
 
 __all__ = ["layers_from_torch", "layers_from_torch_onnx", "export_onnx", "TorchImportError"]
 
@@ -85,6 +85,24 @@ def _conv_from_module(mod, x_shape, name: str) -> Layer:
                     sh=s[0], sw=s[1], pads=pads, dilations=dil, groups=int(mod.groups), name=name)
 
 
+def _conv_transpose_from_module(mod, x_shape, name: str) -> Layer:
+    """The Layer of an nn.ConvTranspose1d / 2d (its sub-pixel convolution); _Skip when not exactly one Layer."""
+    one_d = type(mod).__name__ == "ConvTranspose1d"
+    if len(x_shape) != (3 if one_d else 4):
+        raise _Skip(f"expected an N{'CL' if one_d else 'CHW'} input, got shape {tuple(x_shape)}")
+    if any(int(v) for v in mod.output_padding):
+        raise _Skip(f"output_padding {tuple(mod.output_padding)} pads one side only")
+    lift = (lambda v: (1, int(v[0]))) if one_d else _pair
+    n, c, *hw = (int(v) for v in x_shape)
+    h, w = (1, hw[0]) if one_d else hw
+    if isinstance(mod.padding, str):
+        raise _Skip(f"padding={mod.padding!r} of a transposed convolution is not supported")
+    k, s, dil = lift(mod.kernel_size), lift(mod.stride), lift(mod.dilation)
+    p = (0, int(mod.padding[0])) if one_d else _pair(mod.padding)
+    return _conv_transpose_2d(b=n, c=c, d=int(mod.out_channels), h=h, w=w, kh=k[0], kw=k[1], strides=s,
+                              pads=(p[0], p[1], p[0], p[1]), dilations=dil, groups=int(mod.groups), name=name)
+
+
 def layers_from_torch(module, input_shape, *, quiet: bool = False) -> ImportedLayers:
     """Layers of ``module`` run on one input of ``input_shape`` (e.g. (1, 3, 224, 224)), in call order."""
     torch = _torch()
@@ -96,8 +114,9 @@ def layers_from_torch(module, input_shape, *, quiet: bool = False) -> ImportedLa
 
     def conv_hook(mod, inputs, output):
         name = names.get(mod, "")
+        convert = _conv_transpose_from_module if "Transpose" in type(mod).__name__ else _conv_from_module
         try:
-            layers.append(_conv_from_module(mod, tuple(int(s) for s in inputs[0].shape), name))
+            layers.append(convert(mod, tuple(int(s) for s in inputs[0].shape), name))
         except _Skip as exc:
             skipped.append(SkippedNode(name, type(mod).__name__, str(exc)))
 
@@ -110,7 +129,7 @@ def layers_from_torch(module, input_shape, *, quiet: bool = False) -> ImportedLa
 
     unsupported: Counter = Counter()
     for name, mod in module.named_modules():
-        if isinstance(mod, (nn.Conv2d, nn.Conv1d)):
+        if isinstance(mod, (nn.Conv2d, nn.Conv1d, nn.ConvTranspose2d, nn.ConvTranspose1d)):
             hooks.append(mod.register_forward_hook(conv_hook))
         elif isinstance(mod, nn.Linear):
             hooks.append(mod.register_forward_hook(linear_hook))

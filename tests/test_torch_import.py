@@ -71,6 +71,7 @@ def test_hooks_skip_inexact_convs_by_name_and_count_other_modules(capsys):
 
     layers = layers_from_torch(WithLSTM(), (2, 3, 16, 16))
     assert layers == [Layer(b=8, c=3, d=8, h=8, w=8, kh=3, kw=3, ph=1, pw=1, name="dil"),
+                      Layer(b=2, c=8, d=16, h=8, w=8, name="up"),
                       Layer(b=2, c=4, d=6, h=1, w=64, kh=1, kw=5, pw=2, name="seq")]
     assert layers.report.skipped == (SkippedNode("dil_s2", "Conv2d", "height dilation 2 is exact only with stride 1 "
                                                  "and an input size and padding divisible by it (got size 16, "
@@ -78,7 +79,29 @@ def test_hooks_skip_inexact_convs_by_name_and_count_other_modules(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == ["PyTorch import: skipped Conv2d module 'dil_s2': height dilation 2 is exact only with stride 1 "
                    "and an input size and padding divisible by it (got size 16, stride 2, padding 2)",
-                   "PyTorch import: skipped 2 unsupported modules: ConvTranspose2d (1), LSTM (1)"]
+                   "PyTorch import: skipped 1 unsupported module: LSTM (1)"]
+
+
+def test_transposed_convs_by_hooks_equal_the_export_route():
+    class Up(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.ConvTranspose2d(4, 6, 4, stride=2, padding=2, groups=2)   # sub-pixel: kernel 2, pad 0
+            self.b = nn.ConvTranspose2d(6, 3, 3, stride=2, padding=1)             # zeros between inputs
+            self.c = nn.ConvTranspose1d(3, 5, 3, padding=1)                       # stride 1: pad 3-1-1
+
+        def forward(self, x):
+            y = self.b(self.a(x))                                                  # (1, 3, 15, 15)
+            return self.c(y.flatten(2))
+
+    hooks = layers_from_torch(Up(), (1, 4, 5, 5), quiet=True)
+    assert hooks == [Layer(c=4, d=24, h=5, w=5, kh=2, kw=2, groups=2, name="a"),
+                     Layer(c=3, d=5, h=1, w=225, kh=1, kw=3, pw=1, name="c")]
+    assert hooks.report.skipped == (SkippedNode("b", "ConvTranspose2d", "height stride 2 must divide the kernel 3 "
+                                                "and the pads 1 to be a convolution (otherwise zeros sit between "
+                                                "the inputs)"),)
+    exported = layers_from_torch_onnx(Up(), (1, 4, 5, 5), quiet=True)
+    assert exported == hooks and [s.name for s in exported.report.skipped] == ["b"]
 
 
 def test_export_route_works_without_onnxscript_and_sees_more(capsys):
