@@ -340,4 +340,14 @@ $("download-json").addEventListener("click", () => download(fileStem() + ".json"
   JSON.stringify({bounds: result.bounds, estimate: result.estimate}, null, 1), "application/json"));
 document.querySelectorAll("#form input[type=text], #form select").forEach((el) =>
   el.addEventListener("change", computeSoon));
+// Fields can be preset from the address: /?network=alexnet&bits=8, /?mode=layer&kh=5, /?mode=upload.
+for (const [k, v] of new URLSearchParams(location.search)) {
+  if (k === "mode") {
+    const r = document.querySelector(`input[name=mode][value="${CSS.escape(v)}"]`);
+    if (r) r.checked = true;
+  } else {
+    const el = $(LAYER_KEYS.includes(k) ? "layer-" + k : k);
+    if (el && (el.tagName === "INPUT" && el.type === "text" || el.tagName === "SELECT")) el.value = v;
+  }
+}
 setMode();
