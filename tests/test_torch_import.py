@@ -124,3 +124,43 @@ def test_export_onnx_saves_a_loadable_file(tmp_path):
     assert [n.op_type for n in onnx.load(str(tmp_path / "tiny.onnx")).graph.node if n.op_type in ("Conv", "Gemm")] \
         == ["Conv", "Conv", "Conv", "Gemm"]
     assert len(model.graph.node) >= 6
+
+
+@pytest.mark.parametrize("k,s,p", [(4, 2, 2), (2, 2, 0), (6, 3, 3), (3, 1, 1)])
+def test_transposed_conv_equals_its_layer_numerically(k, s, p):
+    """Every output phase of the transposed convolution is the Layer's convolution (kernel k/s, its padding)."""
+    F = torch.nn.functional
+    torch.manual_seed(k * 10 + s)
+    mod = nn.ConvTranspose2d(3, 2, k, stride=s, padding=p, bias=False)
+    (L,) = layers_from_torch(mod, (1, 3, 5, 5), quiet=True)
+    assert (L.kh, L.d, L.sh) == (k // s, 2 * s * s, 1)
+    x = torch.randn(1, 3, 5, 5)
+    with torch.no_grad():
+        y = mod(x)
+        W = mod.weight                                                # (c, d, k, k)
+        for a in range(s):
+            for b in range(s):
+                ra, rb = (a + p) % s, (b + p) % s
+                g = W[:, :, ra::s, rb::s].flip(-1).flip(-2).transpose(0, 1)  # (d, c, k/s, k/s)
+                z = F.conv2d(x, g, padding=L.ph)
+                assert z.shape[-2:] == (L.nh, L.nw)
+                assert torch.allclose(z, y[:, :, a::s, b::s], atol=1e-5)
+    assert L.Y == y.numel()
+
+
+@pytest.mark.parametrize("r,p,n", [(2, 2, 16), (3, 3, 12), (2, 0, 10)])
+def test_dilated_conv_equals_its_phase_batch_numerically(r, p, n):
+    """Output phase (a, b) of the dilated convolution is the Layer's convolution of input phase (a, b)."""
+    F = torch.nn.functional
+    torch.manual_seed(r * 100 + p)
+    mod = nn.Conv2d(3, 4, 3, dilation=r, padding=p, bias=False)
+    (L,) = layers_from_torch(mod, (1, 3, n, n), quiet=True)
+    assert (L.b, L.h, L.ph, L.kh) == (r * r, n // r, p // r, 3)
+    x = torch.randn(1, 3, n, n)
+    with torch.no_grad():
+        y = mod(x)
+        phases = torch.cat([x[:, :, a::r, b::r] for a in range(r) for b in range(r)])   # the Layer's batch
+        z = F.conv2d(phases, mod.weight, padding=L.ph)
+        assert z.shape == (L.b, L.d, L.nh, L.nw) and L.Y == y.numel()
+        for i, (a, b) in enumerate((a, b) for a in range(r) for b in range(r)):
+            assert torch.allclose(z[i], y[0, :, a::r, b::r], atol=1e-5)
