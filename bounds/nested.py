@@ -596,7 +596,14 @@ def _thin(axes: dict, grid: int) -> dict:
     return axes
 
 
-def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, orders, axes: dict):
+def _next_inner(arch: Architecture, mac: dict, t: str, l: int) -> int:
+    """The level that will refill ``t`` from above next, below level l (the MAC level when bypassing is allowed)."""
+    if getattr(arch, "bypass", True):
+        return mac[t]
+    return max(m for m in range(mac[t], l) if t in arch.levels[m].operands)
+
+
+def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, orders, axes: dict, mac: dict):
     """The best candidate tiles of level st.l - 1 for one keep set: [(estimate, -volume, order, tile)].
 
     The footprint is computed on the whole grid; the costs only on the tiles that fit
@@ -621,7 +628,10 @@ def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, order
     inner = dict(st.inner)
     for t in keep:
         inner[t] = l
-    base = st.cost + _mac_estimate(layer, arch, inner)
+    base = st.cost
+    # operands still to be fed to a level below: their next refills are estimated as if that
+    # level refilled them at this level's loop structure (the fewest refills it can have)
+    ahead = [t for t in OPERANDS if mac[t] < l]
     vol = -(T["b"] * T["d"] * T["h"] * T["w"] * T["c"] * T["r"] * T["s"]).astype(np.float64)
     lines = axes["h"]["lines"][ih] * axes["w"]["lines"][iw]
     zero = np.zeros(idx.size, dtype=bool)
@@ -631,12 +641,12 @@ def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, order
         pos_o = {x: i for i, x in enumerate(ORDERS.get(order, order))}
         # the cost at this level depends on the order only through, per kept operand, which
         # irrelevant loops come before which relevant ones: orders with the same pattern share it
-        pattern = tuple(tuple(x in RELEVANT[t] for x in ORDERS.get(order, order)) for t in sorted(keep))
+        pattern = tuple(tuple(x in RELEVANT[t] for x in ORDERS.get(order, order)) for t in OPERANDS)
         if pattern in seen:
             cost = seen[pattern]
         else:
             cost = np.zeros(idx.size)
-            for t in sorted(keep):
+            for t in sorted(set(keep) | set(ahead)):
                 relx = [x for x in DIMS if x in RELEVANT[t]]
                 any_hit = zero
                 for x in relx:
@@ -656,8 +666,12 @@ def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, order
                     words = layer.W * fac["b"] * fac["h"] * fac["w"]
                 else:
                     words = layer.Y * fac["c"] * fac["r"] * fac["s"]
-                pin, pback = _prices(arch, l, st.inner[t], t)
-                cost = cost + words * pin + (words - layer.Y) * pback
+                if t in keep:
+                    pin, pback = _prices(arch, l, st.inner[t], t)
+                    cost = cost + words * pin + (words - layer.Y) * pback
+                if t in ahead:
+                    pin, pback = _prices(arch, _next_inner(arch, mac, t, l), inner[t], t)
+                    cost = cost + words * pin + (words - layer.Y) * pback
             seen[pattern] = cost
         est = base + cost
         for j in np.lexsort((vol, est))[:4]:
@@ -780,23 +794,23 @@ def _best_cached(layer: Layer, arch: Architecture, beam: int, grid: int) -> Nest
                     if any(len(a["T"]) == 0 for a in axes.values()):
                         continue
                     axes = _thin(axes, grid)
-                for est, nvol, order, tile in _expand(layer, arch, st, keep, _SEARCH_ORDERS, axes):
+                for est, nvol, order, tile in _expand(layer, arch, st, keep, _SEARCH_ORDERS, axes, mac):
                     cands.append((est, nvol, si, order, keep, tile))
         if not cands:
             lv = arch.levels[l]
             raise NestedInfeasibleError(lv.name, lv.capacity, _min_need(arch.levels[l].operands),
                                         "the operands it must keep")
         cands.sort(key=lambda c: (c[0], c[1]))
-        nxt, seen = [], set()
-        for est, nvol, si, order, keep, tile in cands:
-            sig = (si, keep, tuple(sorted(tile.items())))
+        picked, seen = [], set()
+        for c in cands:
+            sig = (c[2], c[3], c[4], tuple(sorted(c[5].items())))
             if sig in seen:
                 continue
             seen.add(sig)
-            nxt.append(_child(layer, arch, states[si], tile, order, keep))
-            if len(nxt) == beam:
+            picked.append(c)
+            if len(picked) >= beam:
                 break
-        states = nxt
+        states = [_child(layer, arch, states[si], tile, order, keep) for _, _, si, order, keep, tile in picked]
     scheds = [_schedule_of(arch, st) for st in states] + _seeds(layer, arch, mac)
     best = None
     for sch in scheds:
