@@ -53,7 +53,8 @@ class _Version(argparse.Action):
             v = version("energy-complexity")
         except PackageNotFoundError:  # running from a source tree that was never installed
             from energy_complexity import __version__ as v
-        parser.exit(0, f"energy-complexity {v}\n")
+        print(f"energy-complexity {v}")
+        parser.exit(0)
 
 
 def _static_help(name: str) -> str | None:
