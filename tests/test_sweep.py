@@ -317,8 +317,9 @@ def test_interrupt_of_parallel_workers_in_process(tmp_path, monkeypatch):
     seen = []
     st2 = SweepStats()
     monkeypatch.setattr(sweep, "ESTIMATOR", CountingEstimator())
-    run_sweep(_tasks(10), cache, jobs=2, progress=False, stats=st2, on_plan=lambda s: seen.append(
-        (s.cached, s.to_compute, s.computed)))
+    with parallel_backend("threading", n_jobs=2):
+        run_sweep(_tasks(10), cache, jobs=2, progress=False, stats=st2, on_plan=lambda s: seen.append(
+            (s.cached, s.to_compute, s.computed)))
     assert seen == [(info.value.cached, 10 - info.value.cached, 0)] and cache.count() == 10
 
 
@@ -328,7 +329,7 @@ from validation import sweep, zigzag_backend as zz
 from energy_complexity.cli import main
 
 def slow(layer, platform, buffer_words=None, settings=None):
-    time.sleep(0.2)
+    time.sleep(0.1)
     w = layer.X + layer.W + layer.Y
     return zz.ZigZagResult(energy_pJ=100.0 * w + layer.F, energy_mac_pJ=float(layer.F), energy_memory_pJ=100.0 * w,
                            energy_dram_pJ=100.0 * w, dram_words_X=layer.X, dram_words_W=layer.W,
