@@ -28,13 +28,16 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import sympy as sp
 
-from bounds import symbols as sy
+from bounds._lazy import LazyModule
 from bounds.named_forms import IDENTITY, Namer
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 from complexity.machine import Machine
+
+# imported on first use, so that the numeric bound (and the one-layer CLI) never loads sympy
+sp = LazyModule("sympy")
+sy = LazyModule("bounds.symbols")
 
 __all__ = ["S_FACTORS", "M_MIN", "lower_bound", "lower_bound_np", "lb_expressions",
            "used_inputs_1d_np", "real_taps_1d_np", "used_inputs_1d_expr", "real_taps_1d_expr",
@@ -113,7 +116,10 @@ def _phi_expr(T, q, Wg):
                                      (sp.sqrt(Wg) * (T - Wg) / 2, True))
 
 
-_T, _S = sp.symbols("T S", positive=True)
+@lru_cache(maxsize=1)
+def _TS():
+    """The symbols T and S of phi(T) and of the phase length S."""
+    return sp.symbols("T S", positive=True)
 
 
 def layer_forms(nm=IDENTITY) -> dict:
@@ -138,6 +144,7 @@ def layer_forms(nm=IDENTITY) -> dict:
 def _lb_forms(nm=IDENTITY) -> dict:
     """Every part of the bound through the naming hooks ``nm``: the one place the formulas are written."""
     M = sy.M
+    _T, _S = _TS()
     L = layer_forms(nm)
     b, cg, dg, F_real = sy.b, L["c_g"], L["d_g"], L["F_real"]
     q = nm.name("q", sp.ceiling(sy.kh / sy.sh) * sp.ceiling(sy.kw / sy.sw))
@@ -184,6 +191,7 @@ def lb_expressions() -> dict:
     """
     f = _lb_forms()
     out = {k: f[k] for k in ("Q", "A", "F", "E", "Q_comp", "Q_cap", "X_used", "F_real", "q", "lam")}
+    _T, _S = _TS()
     out["phi"] = sp.Lambda(_T, f["phi"](_T))
     out["Q_cap_S"] = sp.Lambda(_S, _S * (f["k"](_S) - 1))
     out.update(lb_named_forms())
@@ -193,7 +201,7 @@ def lb_expressions() -> dict:
 def _S_of(f, M):
     """Phase length f*M as an integer >= 1 (works for ints, arrays and sympy symbols)."""
     num, den = f
-    if isinstance(M, sp.Basic):
+    if not isinstance(M, (int, np.integer, np.ndarray)) and isinstance(M, sp.Basic):
         return sp.Max(1, sp.floor(num * M / den))
     return np.maximum(1, (num * np.asarray(M, dtype=np.int64)) // den)
 
