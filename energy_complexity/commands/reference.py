@@ -237,9 +237,9 @@ def _run(args) -> int:
             print(f"interrupted: {exc.cached} of {exc.distinct} estimates are cached in {exc.cache_dir}; "
                   f"resume with: {_command_line(args)}", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:
-        print(f"interrupted: every finished estimate is cached; resume with: {_command_line(args)}",
-              file=sys.stderr)
+    except KeyboardInterrupt:  # before or after the sweep itself
+        kept = "nothing was kept (--no-cache)" if args.no_cache else "every finished estimate is cached"
+        print(f"interrupted: {kept}; resume with: {_command_line(args)}", file=sys.stderr)
         return 130
 
 
