@@ -35,7 +35,7 @@ def _costs(c: Cost) -> dict:
 
 #: The dataflows ``evaluate`` searches, in the order of the JSON and of the frames.
 DATAFLOWS = ("os", "ws")
-#: Keys of each dataflow's ``Cost.tiles``; the frame columns are ``f"{dataflow}_tile_{key}"``.
+#: Keys of each dataflow's ``Cost.tiles``; the frame columns are ``f"{dataflow}_{key}"`` (as in evaluate_table).
 TILE_KEYS = {"os": ("b", "d", "th", "tw", "c"), "ws": ("d", "c")}
 
 #: How NetworkBounds totals are formed (also in its JSON, key "totals_definition").
@@ -153,7 +153,7 @@ class LayerBounds:
     def row(self) -> dict:
         """One flat row: name, layer fields, M, F, lb_/os_/ws_/min_ Q A E, the tiles, best, gaps, infeasible.
 
-        Tiles are the columns ``os_tile_b ... os_tile_c``, ``ws_tile_d``, ``ws_tile_c``; a
+        Tiles are the columns ``os_b, os_d, os_th, os_tw, os_c, ws_d, ws_c`` (evaluate_table's names); a
         missing (infeasible) value is None.  ``min_*`` is the best dataflow's cost.
         """
         L = self.layer
@@ -163,7 +163,7 @@ class LayerBounds:
                 row[f"{key}_{x}"] = None if c is None else (float(c.E) if x == "E" else int(getattr(c, x)))
             if key in TILE_KEYS:
                 for t in TILE_KEYS[key]:
-                    row[f"{key}_tile_{t}"] = None if c is None else int(c.tiles[t])
+                    row[f"{key}_{t}"] = None if c is None else int(c.tiles[t])
         row["best"] = self.best_name
         row["gap_Q"], row["gap_E"] = self.gap, self.gap_E
         row["infeasible"] = "; ".join(f"{k}: {v}" for k, v in self.infeasible.items())

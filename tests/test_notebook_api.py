@@ -42,8 +42,8 @@ def test_layer_bounds_frame_and_reprs_show_the_numbers():
     for key, cost in (("lb", lower_bound(L, m)), ("os", os_best(L, m)), ("ws", ws_best(L, m))):
         assert (row[f"{key}_Q"], row[f"{key}_A"]) == (cost.Q, cost.A) and row[f"{key}_E"] == cost.E
         for t, v in (cost.tiles or {}).items():
-            assert row[f"{key}_tile_{t}"] == v
-    assert str(f["lb_Q"].dtype) == "Int64" and str(f["os_tile_d"].dtype) == "Int64"
+            assert row[f"{key}_{t}"] == v
+    assert str(f["lb_Q"].dtype) == "Int64" and str(f["os_d"].dtype) == "Int64"
     assert row["best"] == r.best_name and row["min_Q"] == r.best.Q and row["gap_Q"] == r.gap
     text = repr(r)
     assert f"LB Q={r.lower_bound.Q:,}" in text and f"OS Q={r.os.Q:,}" in text and "gap Q" in text
@@ -84,7 +84,7 @@ def test_a_dataflow_that_does_not_fit_is_none_with_a_reason():
     assert j["ws"] is None and j["infeasible"] == r.infeasible and j["best"] == "os"
     assert "infeasible" not in evaluate(L, Machine(M=65536)).to_json()
     row = r.to_frame().iloc[0]
-    assert pd.isna(row["ws_Q"]) and pd.isna(row["ws_tile_c"]) and row["os_Q"] == r.os.Q
+    assert pd.isna(row["ws_Q"]) and pd.isna(row["ws_c"]) and row["os_Q"] == r.os.Q
     assert "WS infeasible" in repr(r)
     # neither fits: best is None, the gaps nan (null in JSON), the lower bound is still there
     K = Layer.conv(3, 96, 227, 11, stride=4)
