@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from bounds.machine_sim import BufferOverflow, ModelViolation
-from bounds.nested import DIMS, RELEVANT, NestedSchedule, _plan
+from bounds.nested import DIMS, RELEVANT, NestedSchedule, _plan, nest_architecture
 from complexity.architecture import Architecture
 from complexity.layer import Layer
 
@@ -36,8 +36,9 @@ class _Run:
             raise ValueError(f"x has shape {x.shape}, expected {(L.b, L.c, L.h, L.w)}")
         if w.shape != (L.d, L.cg, L.kh, L.kw):
             raise ValueError(f"w has shape {w.shape}, expected {(L.d, L.cg, L.kh, L.kw)}")
-        self.L, self.arch = L, arch
         self.plan = _plan(layer, arch, schedule)
+        arch = nest_architecture(arch, schedule.nest)       # levels in the order their tiles nest
+        self.L, self.arch = L, arch
         self.K = len(arch.levels)
         self.names = [lv.name for lv in arch.levels]
         self.cap = [lv.capacity for lv in arch.levels]

@@ -29,7 +29,7 @@ from bounds.result import InfeasibleError
 from complexity.architecture import OPERANDS, Architecture
 from complexity.layer import Layer
 
-__all__ = ["DIMS", "RELEVANT", "ORDERS", "LevelMapping", "NestedSchedule", "NestedScheduleError",
+__all__ = ["nest_architecture", "DIMS", "RELEVANT", "ORDERS", "LevelMapping", "NestedSchedule", "NestedScheduleError",
            "NestedInfeasibleError", "NestedResult", "nested_counts", "nested_energy", "nested_footprints",
            "fits", "best_nested", "fill_loops", "mac_levels"]
 
@@ -95,14 +95,24 @@ class LevelMapping:
 
 @dataclass(frozen=True)
 class NestedSchedule:
-    """One LevelMapping per on-chip level of the architecture, innermost first (DRAM has none)."""
+    """One LevelMapping per on-chip level, innermost first (DRAM has none).
+
+    ``nest``: the names of the on-chip levels in the order their tiles nest, innermost
+    first, with ``levels[i]`` the mapping of level ``nest[i]``; None: the architecture's
+    order.  Levels holding different operands may nest in either order (a weight register
+    file may enclose an accumulator file listed after it), as long as every operand's own
+    levels keep their order (``Architecture.chain``).
+    """
 
     levels: tuple[LevelMapping, ...]
+    nest: tuple[str, ...] | None = None
 
     def tiles(self, arch: Architecture) -> dict:
         """Flat {"<level>.<B|D|Th|Tw|C|Kh|Kw>": int} for JSON (kernel None stays None -> omitted)."""
         out = {}
-        for lv, m in zip(arch.onchip, self.levels):
+        names = self.nest if self.nest is not None else [lv.name for lv in arch.onchip]
+        for name, m in zip(names, self.levels):
+            lv = arch.level(name)
             for x in DIMS:
                 v = getattr(m, x)
                 if v is not None:
@@ -153,10 +163,36 @@ def mac_levels(arch: Architecture) -> dict:
     return {t: arch.index(arch.innermost(t).name) for t in OPERANDS}
 
 
+def nest_architecture(arch: Architecture, nest) -> Architecture:
+    """The architecture with its on-chip levels in the nesting order ``nest`` (names, innermost first).
+
+    Raises NestedScheduleError("nest") unless ``nest`` names every on-chip level once and
+    keeps the order of every operand's levels.
+    """
+    if nest is None:
+        return arch
+    return _nest_cached(arch, tuple(nest))
+
+
+@lru_cache(maxsize=256)
+def _nest_cached(arch: Architecture, nest: tuple) -> Architecture:
+    names = [lv.name for lv in arch.onchip]
+    if sorted(nest) != sorted(names):
+        raise NestedScheduleError("nest", f"must name every on-chip level once ({', '.join(names)}), got {list(nest)}")
+    levels = tuple(arch.level(n) for n in nest) + (arch.dram,)
+    for t in OPERANDS:
+        a = [lv.name for lv in arch.levels if t in lv.operands]
+        b = [lv.name for lv in levels if t in lv.operands]
+        if a != b:
+            raise NestedScheduleError("nest", f"changes the order of the levels holding {t}: {' < '.join(a)}")
+    return dataclasses.replace(arch, levels=levels)
+
+
 def _plan(layer: Layer, arch: Architecture, sched: NestedSchedule) -> _Plan:
-    K = len(arch.levels)
     if not isinstance(sched, NestedSchedule):
         raise NestedScheduleError("schedule", f"must be a NestedSchedule, got {type(sched).__name__}")
+    arch = nest_architecture(arch, sched.nest)
+    K = len(arch.levels)
     if len(sched.levels) != K - 1:
         raise NestedScheduleError("levels", f"{len(sched.levels)} mappings for {K - 1} on-chip levels "
                                             f"({', '.join(lv.name for lv in arch.onchip)})")
@@ -374,6 +410,7 @@ def nested_counts(layer: Layer, arch: Architecture, schedule: NestedSchedule) ->
     not depend on the capacities (see ``fits``).
     """
     plan = _plan(layer, arch, schedule)
+    arch = nest_architecture(arch, schedule.nest)
     an = _analysis(layer, arch, plan)
     return _counts_from(layer, arch, plan, an)
 
@@ -425,6 +462,7 @@ def nested_energy(layer: Layer, arch: Architecture, schedule: NestedSchedule) ->
 def nested_footprints(layer: Layer, arch: Architecture, schedule: NestedSchedule) -> dict:
     """Peak words per instance of every on-chip level under the schedule {level name: words}."""
     plan = _plan(layer, arch, schedule)
+    arch = nest_architecture(arch, schedule.nest)
     an = _analysis(layer, arch, plan)
     return {arch.levels[l].name: _footprint(layer, plan, an, l) for l in range(len(arch.levels) - 1)}
 
@@ -433,6 +471,21 @@ def fits(layer: Layer, arch: Architecture, schedule: NestedSchedule) -> bool:
     """True when every on-chip level's peak stays within its capacity per instance."""
     fp = nested_footprints(layer, arch, schedule)
     return all(fp[lv.name] <= lv.capacity for lv in arch.onchip)
+
+
+def _nests(arch: Architecture) -> list:
+    """Nesting orders the search tries: the architecture's, and smallest capacity first among the
+    levels whose operands' inner levels are already placed (so every chain keeps its order)."""
+    chains = {t: [lv.name for lv in arch.onchip if t in lv.operands] for t in OPERANDS}
+    placed, left = [], list(arch.onchip)
+    while left:
+        ready = [lv for lv in left if all(c.index(lv.name) == 0 or c[c.index(lv.name) - 1] in placed
+                                          for t, c in chains.items() if lv.name in c)]
+        nxt = min(ready, key=lambda lv: lv.capacity)
+        placed.append(nxt.name)
+        left.remove(nxt)
+    by_cap = tuple(placed)
+    return [None] if by_cap == tuple(lv.name for lv in arch.onchip) else [None, by_cap]
 
 
 # ------------------------------------------------------------------------------------------
@@ -726,7 +779,7 @@ def _child(layer: Layer, arch: Architecture, st: _State, tile: dict, order: str,
     return _State(l, T, orders, keeps, counts, chains, fac, inner, cost)
 
 
-def _schedule_of(arch: Architecture, st: _State) -> NestedSchedule:
+def _schedule_of(arch: Architecture, st: _State, nest=None) -> NestedSchedule:
     E = st.T[-1]
     ms = []
     for l in range(len(arch.levels) - 1):
@@ -734,7 +787,7 @@ def _schedule_of(arch: Architecture, st: _State) -> NestedSchedule:
         ms.append(LevelMapping(b=t["b"], d=t["d"], h=t["h"], w=t["w"], c=t["c"],
                                r=None if t["r"] == E["r"] else t["r"], s=None if t["s"] == E["s"] else t["s"],
                                order=st.orders[l], keep=tuple(x for x in OPERANDS if x in st.keeps[l])))
-    return NestedSchedule(tuple(ms))
+    return NestedSchedule(tuple(ms), nest=None if nest is None else tuple(nest))
 
 
 def _min_need(ops) -> int:
@@ -780,6 +833,28 @@ def _best_cached(layer: Layer, arch: Architecture, beam: int, grid: int) -> Nest
         if must and need > arch.levels[l].capacity:
             raise NestedInfeasibleError(arch.levels[l].name, arch.levels[l].capacity, need,
                                         "the operands MACs read from it (" + ", ".join(must) + ")")
+    scheds = []
+    nests = _nests(arch)
+    for nest in nests:     # two nesting orders: a narrower beam each (same total effort)
+        scheds += _beam(layer, nest_architecture(arch, nest), max(1, beam - len(nests) + 1), grid, nest)
+    scheds += _seeds(layer, arch, mac)
+    best = None
+    for sch in scheds:
+        if not fits(layer, arch, sch):
+            continue
+        counts = nested_counts(layer, arch, sch)
+        E, rows = _energy_of(arch, counts)
+        if best is None or E < best[0]:
+            best = (E, rows, counts, sch)
+    E, rows, counts, sch = best
+    names = sch.nest if sch.nest is not None else [lv.name for lv in arch.onchip]
+    return NestedResult(schedule=sch, counts=counts, E_pJ=E, levels=tuple(rows), tiles=sch.tiles(arch),
+                        orders={n: m.order for n, m in zip(names, sch.levels)})
+
+
+def _beam(layer: Layer, arch: Architecture, beam: int, grid: int, nest) -> list:
+    """The beam search on ``arch`` (levels already in nesting order): the final schedules."""
+    mac = mac_levels(arch)
     states = [_root(layer, arch)]
     while states[0].l > 0:
         l = states[0].l - 1
@@ -811,15 +886,4 @@ def _best_cached(layer: Layer, arch: Architecture, beam: int, grid: int) -> Nest
             if len(picked) >= beam:
                 break
         states = [_child(layer, arch, states[si], tile, order, keep) for _, _, si, order, keep, tile in picked]
-    scheds = [_schedule_of(arch, st) for st in states] + _seeds(layer, arch, mac)
-    best = None
-    for sch in scheds:
-        if not fits(layer, arch, sch):
-            continue
-        counts = nested_counts(layer, arch, sch)
-        E, rows = _energy_of(arch, counts)
-        if best is None or E < best[0]:
-            best = (E, rows, counts, sch)
-    E, rows, counts, sch = best
-    return NestedResult(schedule=sch, counts=counts, E_pJ=E, levels=tuple(rows), tiles=sch.tiles(arch),
-                        orders={lv.name: m.order for lv, m in zip(arch.onchip, sch.levels)})
+    return [_schedule_of(arch, st, nest) for st in states]

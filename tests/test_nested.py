@@ -11,8 +11,8 @@ import pytest
 from bounds.executor_nested import run_nested
 from bounds.machine_sim import BufferOverflow
 from bounds.nested import (DIMS, ORDERS, LevelMapping, NestedInfeasibleError, NestedSchedule,
-                           NestedScheduleError, best_nested, fits, mac_levels, nested_counts, nested_energy,
-                           nested_footprints)
+                           NestedScheduleError, best_nested, fits, mac_levels, nest_architecture, nested_counts,
+                           nested_energy, nested_footprints)
 from bounds.output_stationary import os_best, os_min_M
 from bounds.reference_conv import conv2d_numpy, random_operands
 from complexity.architecture import Architecture
@@ -85,8 +85,22 @@ def _extent(L):
     return {"b": L.b, "d": L.dg, "h": L.nh, "w": L.nw, "c": L.cg, "r": L.kh, "s": L.kw}
 
 
+def _random_nest(arch, rng):
+    """A random nesting order that keeps every operand's levels in order (None if the draw breaks one)."""
+    names = [lv.name for lv in arch.onchip]
+    rng.shuffle(names)
+    try:
+        nest_architecture(arch, names)
+    except NestedScheduleError:
+        return None
+    return tuple(names)
+
+
 def _random_schedule(L, arch, rng):
-    """A random nested schedule: tiles inside the level above, random orders, keeps, kernel splits."""
+    """A random nested schedule: tiles inside the level above, random orders, keeps, kernel splits,
+    and (when the draw keeps every operand's levels in order) a random nesting order of the levels."""
+    nest = _random_nest(arch, rng)
+    arch = nest_architecture(arch, nest)
     E = _extent(L)
     mac = mac_levels(arch)
     K = len(arch.levels)
@@ -107,7 +121,7 @@ def _random_schedule(L, arch, rng):
             keep = tuple(o for o in lv.operands if mac[o] == l or (mac[o] < l and rng.random() < 0.6))
         ms[l] = LevelMapping(**t, order=order, keep=keep)
         par = {x: (t[x] if t[x] is not None else par[x]) for x in DIMS}
-    return NestedSchedule(tuple(ms))
+    return NestedSchedule(tuple(ms), nest=nest)
 
 
 def _ones(arch, order):
@@ -276,6 +290,36 @@ def test_schedule_errors_name_the_field():
         nested_counts(L, a, NestedSchedule((ok,)))
     with pytest.raises(NestedScheduleError, match=r"levels\[0\]\.keep"):
         nested_counts(L, a, NestedSchedule((LevelMapping(keep=("X",)), ok)))
+    with pytest.raises(NestedScheduleError, match="nest: changes the order of the levels holding X"):
+        nested_counts(L, a, NestedSchedule((ok, ok), nest=("l1", "l0")))
+    with pytest.raises(NestedScheduleError, match="nest: must name every on-chip level"):
+        nested_counts(L, a, NestedSchedule((ok, ok), nest=("l0", "l0")))
+
+
+def test_nesting_order_lets_a_weight_file_enclose_an_accumulator():
+    """A W register file listed inside a Y file may enclose it: the W file then keeps weights
+    across output positions (each weight read from DRAM once), which the architecture's
+    order cannot do (a 2-word Y file bounds every tile inside it to 2 outputs)."""
+    a = _arch(("XWY", "W", "Y", "XY"), caps=(3, 40, 2, 10 ** 5), mac_reads={"X": "l0", "W": "l0", "Y": "l0"},
+              bypass=False)
+    L = Layer(b=1, c=4, d=8, h=6, w=6, kh=3, kw=3, ph=1, pw=1)
+    one = LevelMapping(r=1, s=1)
+    top = LevelMapping(b=1, d=8, h=6, w=6, c=4)
+    nested = NestedSchedule((one, LevelMapping(d=2, r=1, s=1), LevelMapping(d=4, h=6, w=6, c=1, order="WS"), top),
+                            nest=("l0", "l2", "l1", "l3"))
+    plain = NestedSchedule((one, LevelMapping(d=2, c=1), LevelMapping(d=2, c=4), top))
+    x, w = random_operands(L, seed=5)
+    runs = {}
+    for name, sch in (("nested", nested), ("plain", plain)):
+        assert fits(L, a, sch)
+        y, got = run_nested(L, a, sch, x, w)
+        assert np.array_equal(y, conv2d_numpy(L, x, w))
+        assert _counts_only(got) == nested_counts(L, a, sch)
+        runs[name] = got
+    assert runs["nested"]["dram"]["W"]["reads"] == L.W
+    assert runs["plain"]["dram"]["W"]["reads"] == L.W * L.nh * L.nw
+    r = best_nested(L, a)
+    assert r.E_pJ <= min(nested_energy(L, a, nested), nested_energy(L, a, plain)) * (1 + 1e-12)
 
 
 def test_overflow_is_caught():
