@@ -15,7 +15,6 @@ import sys
 
 from bounds.result import InfeasibleError
 from complexity.layer import LayerError
-from complexity.architecture import ArchitectureError
 from complexity.machine import MachineError
 from energy_complexity.errors import CLIError
 
@@ -116,13 +115,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple:
+    """Error classes a user can fix; ArchitectureError only once its module is loaded (else none was raised),
+    so that commands without an architecture do not import it."""
+    arch = sys.modules.get("complexity.architecture")
+    return (CLIError, LayerError, MachineError, InfeasibleError) + ((arch.ArchitectureError,) if arch else ())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)  # --help, --version and usage errors (one line) raise SystemExit
     try:
         return int(args._run(args) or 0)
-    except (CLIError, LayerError, MachineError, InfeasibleError, ArchitectureError) as exc:
+    except _user_errors() as exc:
         print(f"energy-complexity {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into `head`

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from decimal import Decimal, InvalidOperation
 
 from complexity.layer import Layer, LayerError
 from complexity.machine import EYERISS_COSTS, REFERENCE_BITS, Machine
@@ -31,36 +30,45 @@ MAX_SIZE = 10**18
 MAX_COUNT = 2**60
 #: Largest per-word cost: cost x count x (bits/16)^2 stays far below the float64 range.
 MAX_COST = 1e100
-_SIZE_RE = re.compile(r"^\s*([^a-zA-Z]*(?:e[+-]?\d+)?|[-+]?(?:nan|inf|infinity))\s*([kmgt]?)(i?)\s*$", re.I)
+_SIZE_RE = re.compile(r"^(?P<sign>[-+]?)(?=\.?\d)(?P<whole>[\d_]*)(?:\.(?P<frac>[\d_]*))?"
+                      r"(?:e(?P<exp>[-+]?\d{1,12}))?\s*(?P<suffix>[kmgt]?)i?$", re.I)
+_NONFINITE_RE = re.compile(r"^[-+]?(nan|inf|infinity)$", re.I)
 
 
 def parse_size(text: str) -> int:
     """A non-negative integer from ``text``: plain, with a K/M/G/T (or Ki/Mi/Gi/Ti) suffix, or an integral float.
 
-    Raises ValueError with a one-line reason (argparse prefixes the flag).
+    Parsed exactly in integers (no float rounding: 1e18 is 10^18). Raises ValueError with a
+    one-line reason (argparse prefixes the flag).
     """
-    s = str(text)
+    s = str(text).strip()
     m = _SIZE_RE.match(s)
-    if not m or not m.group(1).strip():
-        raise ValueError(f"expected a non-negative integer such as 65536, 64K, 1M or 1e6, got {s!r}")
-    try:
-        num = Decimal(m.group(1).strip().replace("_", ""))
-    except InvalidOperation:
-        raise ValueError(f"expected a non-negative integer such as 65536, 64K, 1M or 1e6, got {s!r}") from None
-    if not num.is_finite():
-        raise ValueError(f"must be a finite non-negative integer, got {s.strip()}")
-    if num < 0:
-        raise ValueError(f"must be a non-negative integer, got {s.strip()}")
-    if num.is_zero():
+    if not m:
+        if _NONFINITE_RE.match(s):
+            raise ValueError(f"must be a finite non-negative integer, got {s}")
+        raise ValueError(f"expected a non-negative integer such as 65536, 64K, 1M or 1e6, got {str(text)!r}")
+    sign, whole, frac, exp, suffix = m.group("sign", "whole", "frac", "exp", "suffix")
+    whole, frac = (whole or "").replace("_", ""), (frac or "").replace("_", "")
+    digits = (whole + frac).lstrip("0")
+    if not digits:
         return 0
-    if num.adjusted() < -30:
-        raise ValueError(f"must be a whole number, got {s.strip()}")
-    if num.adjusted() > 30 or num * _SUFFIX[m.group(2).lower()] > MAX_SIZE:
-        raise ValueError(f"must be at most 10^18, got {s.strip()}")
-    num *= _SUFFIX[m.group(2).lower()]
-    if num != num.to_integral_value():
-        raise ValueError(f"must be a whole number, got {s.strip()}")
-    return int(num)
+    if sign == "-":
+        raise ValueError(f"must be a non-negative integer, got {s}")
+    e = int(exp or 0) - len(frac)  # value = int(digits) * 10^e * multiplier
+    mult = _SUFFIX[suffix.lower()]
+    if len(digits) + e > 19 + 1:  # at least 10^19 before the suffix: too large
+        raise ValueError(f"must be at most 10^18, got {s}")
+    if e >= 0:
+        num, den = int(digits) * 10**e * mult, 1
+    elif -e > len(digits) + 20:  # below 10^-20 * 2^40: not a whole number
+        raise ValueError(f"must be a whole number, got {s}")
+    else:
+        num, den = int(digits) * mult, 10**-e
+    if num % den:
+        raise ValueError(f"must be a whole number, got {s}")
+    if num // den > MAX_SIZE:
+        raise ValueError(f"must be at most 10^18, got {s}")
+    return num // den
 
 
 def _size(text: str) -> int:
