@@ -28,6 +28,7 @@ class _Printer(MathMLPresentationPrinter):
     def _print_Piecewise(self, expr):
         mrow = self.dom.createElement("mrow")
         brace = self.dom.createElement("mo")
+        brace.setAttribute("stretchy", "true")
         brace.appendChild(self.dom.createTextNode("{"))
         mrow.appendChild(brace)
         table = self.dom.createElement("mtable")

@@ -220,7 +220,7 @@ function renderCharts() {
   const rs = rows();
   const names = rs.map((r) => r.name);
   const layout = (title, ytitle, extra) => ({
-    title: {text: title, font: {size: 14}}, barmode: "stack", height: 320,
+    title: {text: title, font: {size: 14}}, barmode: "stack", autosize: true,
     margin: {l: 70, r: 20, t: 40, b: 90}, legend: {orientation: "h", y: 1.12},
     yaxis: {title: {text: ytitle}}, xaxis: {tickangle: -45, automargin: true}, ...extra});
   const cfg = {displaylogo: false, responsive: true};
