@@ -13,7 +13,6 @@ The ``derive`` command only parses its flags and prints a ClosedForms.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 
 import numpy as np
 import pandas as pd
@@ -17,10 +16,10 @@ from bounds import symbols as S
 from bounds.api import TOTALS_DEFINITION, evaluate, evaluate_network
 from bounds.lower_bound import lb_expressions, lower_bound
 from bounds.lower_bound import lower_bound_np as lower_bound_np_dict
-from bounds.output_stationary import OSTiles, os_best, os_counts, os_expressions, os_min_M
+from bounds.output_stationary import os_best, os_expressions, os_min_M
 from bounds.output_stationary import os_best_np as os_best_np_dict
 from bounds.render import ExpressionError, closed_forms, evaluate_expression
-from bounds.weight_stationary import WSTiles, ws_best, ws_counts, ws_expressions, ws_min_M
+from bounds.weight_stationary import WSTiles, ws_best, ws_expressions, ws_min_M
 from bounds.weight_stationary import ws_best_np as ws_best_np_dict
 from complexity.layer import Layer, LayerError
 from complexity.machine import Machine, MachineError
