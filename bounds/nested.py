@@ -473,15 +473,27 @@ def fits(layer: Layer, arch: Architecture, schedule: NestedSchedule) -> bool:
     return all(fp[lv.name] <= lv.capacity for lv in arch.onchip)
 
 
+def _refill_price(arch: Architecture, lv) -> float:
+    """The dearest read of the level above that refills one of ``lv``'s operands (ties: cheap refills inside)."""
+    i = arch.index(lv.name)
+    out = 0.0
+    for t in lv.operands:
+        up = next(u for u in arch.levels[i + 1:] if t in u.operands)
+        out = max(out, up.read_pJ[t])
+    return out
+
+
 def _nests(arch: Architecture) -> list:
     """Nesting orders the search tries: the architecture's, and smallest capacity first among the
-    levels whose operands' inner levels are already placed (so every chain keeps its order)."""
+    levels whose operands' inner levels are already placed (so every chain keeps its order); among
+    equal capacities the level refilled more cheaply goes inside, so the dearer one can keep its
+    words across the loops of the cheaper."""
     chains = {t: [lv.name for lv in arch.onchip if t in lv.operands] for t in OPERANDS}
     placed, left = [], list(arch.onchip)
     while left:
         ready = [lv for lv in left if all(c.index(lv.name) == 0 or c[c.index(lv.name) - 1] in placed
                                           for t, c in chains.items() if lv.name in c)]
-        nxt = min(ready, key=lambda lv: lv.capacity)
+        nxt = min(ready, key=lambda lv: (lv.capacity, _refill_price(arch, lv)))
         placed.append(nxt.name)
         left.remove(nxt)
     by_cap = tuple(placed)
