@@ -13,18 +13,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bounds.lower_bound import layer_arrays, lower_bound, lower_bound_np, used_inputs_1d_np
-from bounds.output_stationary import os_best, os_best_np
+from bounds.output_stationary import os_best, os_best_exact_np, os_best_np
 from bounds.result import Cost, InfeasibleError
-from bounds.weight_stationary import ws_best, ws_best_np
+from bounds.weight_stationary import ws_best, ws_best_exact_np, ws_best_np
 from complexity.layer import Layer
 from complexity.machine import Machine
 
 __all__ = ["LayerBounds", "NetworkBounds", "evaluate", "evaluate_network", "evaluate_table",
            "TABLE_COLUMNS", "TOTALS_DEFINITION"]
 
-#: Columns that evaluate_table adds to its input.
+#: Columns that evaluate_table adds to its input (the best tiles last: 0 where no tile fits).
 TABLE_COLUMNS = ("F", "X", "W", "Y", "X_used", "lb_Q", "lb_A", "lb_E", "os_Q", "os_A", "os_E",
-                 "ws_Q", "ws_A", "ws_E", "min_Q", "min_A", "min_E")
+                 "ws_Q", "ws_A", "ws_E", "min_Q", "min_A", "min_E",
+                 "os_b", "os_d", "os_th", "os_tw", "os_c", "ws_d", "ws_c")
 
 _FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
 
@@ -317,25 +318,61 @@ def evaluate_network(layers, machine: Machine, exhaustive: bool = True) -> Netwo
     return NetworkBounds(tuple(evaluate(L, machine, exhaustive=exhaustive) for L in layers))
 
 
-#: evaluate_table searches tiles exhaustively when a table has at most this many distinct rows.
-EXACT_ROW_LIMIT = 5000
-
-
 def _exact_dataflows(L: dict, M: np.ndarray, res: dict) -> None:
-    """Replace the candidate-search OS/WS counts in ``res`` by the exhaustive optimum, per distinct row."""
+    """Set ``res["os"]``, ``res["ws"]`` to the exhaustive optimum of every row (exact integers, tiles, "fit").
+
+    Vectorized over the distinct rows (os_best_exact_np, ws_best_exact_np): about 0.1 ms a
+    row, so the exact search is the default at any table size.
+    """
     keys = np.stack([L[f] for f in _FIELDS] + [M], axis=1)
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    for name, best in (("os", os_best), ("ws", ws_best)):
-        Q, A, F = (np.full(len(uniq), np.inf) for _ in range(3))
-        for i, row in enumerate(uniq):
-            layer = Layer(**dict(zip(_FIELDS, map(int, row[:-1]))))
-            try:
-                cost = best(layer, Machine(M=int(row[-1])), exhaustive=True)
-            except InfeasibleError:
-                continue
-            Q[i], A[i], F[i] = cost.Q, cost.A, cost.F
-        res[name] = {"Q": Q[inverse], "A": A[inverse], "F": F[inverse]}
+    U = {f: uniq[:, i] for i, f in enumerate(_FIELDS)}
+    for name, best, tiles in (("os", os_best_exact_np, {"b": "Bt", "d": "D", "th": "Th", "tw": "Tw", "c": "C"}),
+                              ("ws", ws_best_exact_np, {"d": "d", "c": "c"})):
+        r = best(U, uniq[:, -1])
+        res[name] = {"Q": r["Q"][inverse], "A": r["A"][inverse], "F": r["F"][inverse], "fit": r["fit"][inverse],
+                     "tiles": {t: np.asarray(r[k][inverse], dtype=np.int64) for t, k in tiles.items()}}
+
+
+def _approx_dataflows(L: dict, M: np.ndarray, res: dict) -> None:
+    """Set ``res["os"]``, ``res["ws"]`` from the fast candidate searches (os_best_np, ws_best_np)."""
+    o, w = os_best_np(L, M), ws_best_np(L, M)
+    res["os"] = {"Q": o["Q"], "A": o["A"], "F": o["F"], "fit": np.isfinite(o["Q"]),
+                 "tiles": {t: o[k] for t, k in (("b", "Bt"), ("d", "D"), ("th", "Th"), ("tw", "Tw"), ("c", "C"))}}
+    res["ws"] = {"Q": w["Q"], "A": w["A"], "F": w["F"], "fit": np.isfinite(w["Q"]),
+                 "tiles": {"d": w["d"], "c": w["c"]}}
+
+
+def _count_column(v, fit=None) -> np.ndarray:
+    """A count column: int64 when every row fits and is below 2**63, else float64 with inf where nothing fits."""
+    v = np.asarray(v)
+    fit = np.ones(v.shape, dtype=bool) if fit is None else np.asarray(fit, dtype=bool) & np.isfinite(
+        v.astype(np.float64))
+    if fit.all() and (v.size == 0 or float(np.max(v.astype(np.float64))) < 2.0 ** 63):
+        return v.astype(np.int64) if v.dtype != object else np.array([int(x) for x in v], dtype=np.int64)
+    return np.where(fit, v.astype(np.float64), np.inf)
+
+
+def _check_table(L: dict, M: np.ndarray, index) -> None:
+    """Raise LayerError (MachineError for M) naming the field and the first row that is not a valid layer."""
+    from complexity.layer import LayerError
+    from complexity.machine import MachineError
+
+    rules = [(f, L[f] < 1, "must be a positive integer") for f in ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw",
+                                                                    "groups")]
+    rules += [(f, L[f] < 0, "must be a non-negative integer") for f in ("ph", "pw")]
+    rules += [(f, L[f] % np.maximum(L["groups"], 1) != 0, "is not divisible by groups") for f in ("c", "d")]
+    for k, n, p in (("kh", "h", "ph"), ("kw", "w", "pw")):
+        rules.append((k, L[k] > L[n] + 2 * L[p], f"kernel {k} is larger than the padded input {n}+2*{p}"))
+        rules.append((p, L[p] >= L[k], f"padding {p} must be smaller than the kernel {k}"))
+    for f, bad, msg in rules:
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise LayerError(f, f"row {index[i]!r}: {msg}, got {f}={int(L[f][i])}")
+    if (M < 1).any():
+        i = int(np.argmax(M < 1))
+        raise MachineError("M", f"row {index[i]!r}: Buffer must be a positive number of words, got {int(M[i])}")
 
 
 def evaluate_table(df, eD: float = 200, eB: float = 6, eM: float = 1, bits: int = 16,
@@ -343,12 +380,15 @@ def evaluate_table(df, eD: float = 200, eB: float = 6, eM: float = 1, bits: int 
     """Bounds for every row of ``df`` (Layer field columns and ``M``).
 
     Returns a copy of ``df`` with the columns of TABLE_COLUMNS added: sizes F, X, W, Y,
-    X_used; lb_*, os_*, ws_* (Q, A, E); min_* = the dataflow of lower energy per row.
-    With ``exact`` (the default for tables of at most EXACT_ROW_LIMIT distinct rows) the
-    dataflow tiles are the exhaustive optimum, as the upper bounds are defined; otherwise
-    they come from os_best_np / ws_best_np's fast candidate search (a real tile each, so
-    still an upper bound, at most about 1.2-1.4x above the optimum).  Rows where no tile
-    fits get inf.  Missing optional layer columns take Layer's defaults.
+    X_used; lb_*, os_*, ws_* (Q, A, E); min_* = the dataflow of lower energy per row; the
+    best tiles os_b, os_d, os_th, os_tw, os_c and ws_d, ws_c (0 where no tile fits).
+    By default (``exact`` None or True) the dataflow tiles are the exhaustive optimum, as
+    the upper bounds are defined, at any table size (vectorized over the distinct rows);
+    ``exact=False`` takes os_best_np / ws_best_np's fast candidate search instead (a real
+    tile each, so still an upper bound, at most about 1.1x above the optimum).  Q, A and F
+    are int64 columns where every row is finite; where some tile does not fit, the column
+    is float64 with inf there.  Missing optional layer columns take Layer's defaults; a row
+    that is not a valid layer raises LayerError (M < 1: MachineError) naming the field and row.
     """
     import pandas as pd
 
@@ -358,6 +398,7 @@ def evaluate_table(df, eD: float = 200, eB: float = 6, eM: float = 1, bits: int 
     P = {f: df[f].to_numpy(dtype=np.int64) for f in _FIELDS if f in df.columns}
     L = {f: np.broadcast_to(v, (n,)).astype(np.int64) for f, v in layer_arrays(P).items()}
     M = df["M"].to_numpy(dtype=np.int64)
+    _check_table(L, M, df.index)
     mach = Machine(M=1, eD=eD, eB=eB, eM=eM, bits=bits)
     out = pd.DataFrame(index=df.index)
     cg = L["c"] // L["groups"]
@@ -370,23 +411,27 @@ def evaluate_table(df, eD: float = 200, eB: float = 6, eM: float = 1, bits: int 
     out["Y"] = Y
     out["X_used"] = (L["b"] * L["c"] * used_inputs_1d_np(L["h"], L["kh"], L["sh"], L["ph"])
                      * used_inputs_1d_np(L["w"], L["kw"], L["sw"], L["pw"]))
-    res = {"lb": lower_bound_np(L, M)}
-    if exact is None:
-        exact = len(np.unique(np.stack([L[f] for f in _FIELDS] + [M], axis=1), axis=0)) <= EXACT_ROW_LIMIT
-    if exact:
+    lb = lower_bound_np(L, M)
+    res = {"lb": {"Q": lb["Q"], "A": lb["A"], "F": lb["F"], "fit": np.isfinite(lb["Q"])}}
+    if exact is None or exact:
         _exact_dataflows(L, M, res)
     else:
-        res["os"], res["ws"] = os_best_np(L, M), ws_best_np(L, M)
+        _approx_dataflows(L, M, res)
     for key, r in res.items():
-        Q = np.asarray(r["Q"], dtype=np.float64)
-        A = np.asarray(r["A"], dtype=np.float64)
-        F = np.asarray(r["F"], dtype=np.float64)
+        fit = np.asarray(r["fit"], dtype=bool)
+        Qf, Af, Ff = (np.asarray(r[x]).astype(np.float64) for x in ("Q", "A", "F"))
         with np.errstate(invalid="ignore"):
-            E = mach.energy(Q, A, F)
-        out[f"{key}_Q"], out[f"{key}_A"], out[f"{key}_E"] = Q, A, np.where(np.isfinite(Q), E, np.inf)
+            E = mach.energy(Qf, Af, Ff)
+        out[f"{key}_Q"], out[f"{key}_A"] = _count_column(r["Q"], fit), _count_column(r["A"], fit)
+        out[f"{key}_E"] = np.where(fit, E, np.inf)
     use_os = out["os_E"].to_numpy() <= out["ws_E"].to_numpy()
-    for x in ("Q", "A", "E"):
-        out[f"min_{x}"] = np.where(use_os, out[f"os_{x}"], out[f"ws_{x}"])
+    min_fit = np.where(use_os, res["os"]["fit"], res["ws"]["fit"])
+    for x in ("Q", "A"):  # from the exact counts, not the float columns
+        out[f"min_{x}"] = _count_column(np.where(use_os, res["os"][x], res["ws"][x]), min_fit)
+    out["min_E"] = np.where(use_os, out["os_E"], out["ws_E"])
+    for key in ("os", "ws"):
+        for t, v in res[key]["tiles"].items():
+            out[f"{key}_{t}"] = np.where(res[key]["fit"], np.asarray(v), 0).astype(np.int64)
     result = df.copy()
     for col in TABLE_COLUMNS:
         result[col] = out[col].to_numpy()

@@ -13,6 +13,7 @@ integer numpy operations (``os_counts``, ``os_footprint``, ``os_best``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -322,6 +323,8 @@ def _axis_candidates(n: int, k: int, s: int, p: int, o: int) -> np.ndarray:
     (T^F, R^F), (T^L, R^L) within one of the other's (docs/dataflow_os.md, section 7;
     checked against every T in tests/test_hardening_compute.py).
     """
+    if o <= 4096:                                      # the same in Python integers: faster when small
+        return _axis_candidates_small(int(n), int(k), int(s), int(p), int(o))
     Tmin = ceil_classes(o)
     N = -((-o) // Tmin)
     Tmax = np.where(N == 1, o, (o - 1) // np.maximum(N - 1, 1))
@@ -332,6 +335,21 @@ def _axis_candidates(n: int, k: int, s: int, p: int, o: int) -> np.ndarray:
     extra = np.repeat(lo - np.concatenate([[0], np.cumsum(ln)[:-1]]), ln) + np.arange(int(ln.sum()))
     u = np.sort(np.concatenate([Tmin, extra]).astype(np.int64))  # = np.union1d, whose np.unique
     return u[np.concatenate([[True], u[1:] != u[:-1]])]           # imports numpy.ma (~70 ms) on first use
+
+
+def _axis_candidates_small(n: int, k: int, s: int, p: int, o: int) -> np.ndarray:
+    """``_axis_candidates`` in Python integers (for small o, where numpy's per-call cost dominates)."""
+    r = math.isqrt(o) + 1
+    reps = {-(-o // t) for t in range(1, r + 1)} | {-(-o // -(-o // t)) for t in range(1, min(r, o) + 1)}
+    out = set(reps)
+    K, pc = s + p + n - k, -(-p // s)
+    for Tmin in reps:
+        N = -(-o // Tmin)
+        Tmax = o if N == 1 else (o - 1) // (N - 1)
+        if N >= 2:
+            out.update(range(max(Tmin, K // ((N - 1) * s) + 1), Tmax + 1))
+        out.update(range(Tmin, min(Tmax, pc) + 1))
+    return np.array(sorted(out), dtype=np.int64)
 
 
 _AXIS_KEYS = ("N", "R", "thF", "RF", "thL", "RL")
@@ -424,10 +442,23 @@ def os_best_exact_np(P: dict, M, _pareto: bool = False) -> dict:
     bound = (Yf * (1 + cgf * k2f) + f["b"] * oh * ow * Wf
              + f["d"] / f["groups"] * f["b"] * f["c"] * oh * f["kh"] * ow * f["kw"])
     big = (bound >= 2.0 ** 61) | (M >= 1 << 61)
-    for rows, dtype in ((np.flatnonzero(~big), np.int64), (np.flatnonzero(big), object)):
+    small = np.flatnonzero(~big)
+    U = np.full(n, np.inf)                 # the Q of a tile that fits (fast candidates): prunes the search
+    if small.size:
+        with np.errstate(all="ignore"):
+            U[small] = os_best_np({k: v[small] for k, v in L.items()}, M[small])["Q"] * (1 + 1e-9) + 1
+    for rows, dtype in ((small, np.int64), (np.flatnonzero(big), object)):
         if rows.size:
-            r = _exact_rows({k: v[rows].astype(dtype) for k, v in L.items()}, M[rows].astype(dtype),
-                            oh[rows].astype(dtype), ow[rows].astype(dtype), _pareto)
+            part = ({k: v[rows].astype(dtype) for k, v in L.items()}, M[rows].astype(dtype),
+                    oh[rows].astype(dtype), ow[rows].astype(dtype), _pareto)
+            r = _exact_rows(*part, U=U[rows])
+            # safety net: a row whose bound U was not reached is searched again without it
+            redo = np.flatnonzero(np.isfinite(U[rows]) & (~r["fit"] | (r["Q"].astype(np.float64) > U[rows])))
+            if redo.size:
+                r2 = _exact_rows(*({k: v[redo] for k, v in part[0].items()}, *(a[redo] for a in part[1:4]),
+                                   _pareto))
+                for k in r:
+                    r[k][redo] = r2[k]
             if dtype is object:
                 for k in keys:
                     out[k] = out[k].astype(object)
@@ -457,19 +488,31 @@ def _axis_tables(n, k, s, p, o, pareto: bool):
     return inv.reshape(-1), start, ln, tab
 
 
-def _exact_rows(L: dict, M, oh, ow, pareto: bool) -> dict:
-    """os_best_exact_np on rows of one dtype (int64, or object for Python integers)."""
+def _ragged(counts: np.ndarray):
+    """(owner, position) of every element of consecutive groups of the given sizes."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return owner, np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+def _exact_rows(L: dict, M, oh, ow, pareto: bool, U=None) -> dict:
+    """os_best_exact_np on rows of one dtype (int64, or object for Python integers).
+
+    ``U`` (optional, per row) is the Q of some tile that fits: candidates whose lower
+    bound on Q exceeds it are dropped before they are costed, first per axis, then per
+    (Th, Tw) cell (Nb, Nd >= 1); so are candidates that cannot fit even with D = Bt = 1.
+    """
     n = M.size
+    U = np.full(n, np.inf) if U is None else U
     hi, hs, hl, H = _axis_tables(L["h"], L["kh"], L["sh"], L["ph"], oh, pareto)
     wi, ws, wl, W = _axis_tables(L["w"], L["kw"], L["sw"], L["pw"], ow, pareto)
+    Wmin = {q: np.minimum.reduceat(W[q], ws) for q in ("thF", "RF", "R")}   # least per distinct w axis
     bu, binv = np.unique(L["b"].astype(np.int64), return_inverse=True)
     Bts = [ceil_classes(int(b)) for b in bu]
     bl = np.array([len(x) for x in Bts], dtype=np.int64)
     bs = np.concatenate([[0], np.cumsum(bl)[:-1]])
     BT = np.concatenate(Bts).astype(M.dtype)
     binv = binv.reshape(-1)
-    kh_, kw_, kb_ = hl[hi], wl[wi], bl[binv]
-    size = kh_ * kw_ * kb_                                 # candidates per row
+    size = hl[hi] * wl[wi] * bl[binv]                      # candidates per row before pruning
     dg = L["d"] // L["groups"]
     Y = L["b"] * L["d"] * oh * ow
     Wn = L["d"] * (L["c"] // L["groups"]) * L["kh"] * L["kw"]
@@ -478,50 +521,123 @@ def _exact_rows(L: dict, M, oh, ow, pareto: bool) -> dict:
     bc = L["b"] * L["c"]
     res = {k: np.zeros(n, dtype=M.dtype) for k in ("Q", "footprint", "Bt", "D", "Th", "Tw")}
     fit = np.zeros(n, dtype=bool)
-    # blocks of consecutive rows with at most _CELL_CHUNK candidates (a bigger row is its own block)
+    top = (1 << 200) if M.dtype == object else np.iinfo(np.int64).max
+
+    def axis_pairs(rows, ai, st, ln, A, Bmin, bi):
+        """(row, candidate index) of one axis per row, without those that cannot fit or beat U."""
+        o, pos = _ragged(ln[ai[rows]])
+        r = rows[o]
+        i = st[ai[r]] + pos
+        b_ = bi[r]
+        # with the other axis at its least (N >= 1, R, thF, RF at their minima) and Bt = 1:
+        # the most filters that fit, hence the fewest filter passes, bound Q from below
+        Dmax = np.minimum(dg[r], (M[r] - A["RF"][i] * Bmin["RF"][b_]) // (A["thF"][i] * Bmin["thF"][b_] + k2[r]))
+        lb = Y[r] + A["N"][i] * Wn[r] + (-((-dg[r]) // np.maximum(Dmax, 1))) * bc[r] * A["R"][i] * Bmin["R"][b_]
+        ok = (Dmax >= 1) & (lb <= U[r])
+        return r[ok], i[ok]
+
     ends = np.cumsum(size)
     r0 = 0
-    while r0 < n:
+    while r0 < n:                     # blocks of rows with at most _CELL_CHUNK candidates before pruning
         base = ends[r0] - size[r0]
         r1 = max(r0 + 1, int(np.searchsorted(ends, base + _CELL_CHUNK, side="right")))
         rows = np.arange(r0, r1)
-        cnt = size[rows]
-        row = np.repeat(rows, cnt)
-        j = np.arange(int(cnt.sum())) - np.repeat(np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
-        nb_, nw_ = kb_[row], kw_[row]
-        bt_i, cell = j % nb_, j // nb_
-        ih, iw = hs[hi[row]] + cell // nw_, ws[wi[row]] + cell % nw_
-        Bt = BT[bs[binv[row]] + bt_i]
-        h = {q: v[ih] for q, v in H.items()}
-        w = {q: v[iw] for q, v in W.items()}
-        Mr, dgr, k2r = M[row], dg[row], k2[row]
-        pairs = [(h[th] * w[tw], h[rh] * w[rw]) for th, rh in (("thF", "RF"), ("thL", "RL"))
-                 for tw, rw in (("thF", "RF"), ("thL", "RL"))]
-        Dmax = dgr
-        for a_, r_ in pairs:
-            Dmax = np.minimum(Dmax, (Mr - Bt * r_) // (Bt * a_ + k2r))
-        ok = Dmax >= 1
-        Nd = -((-dgr) // np.maximum(Dmax, 1))
-        D = -((-dgr) // Nd)
-        phi = pairs[0][0] * D + pairs[0][1]
+        rh, ih = axis_pairs(rows, hi, hs, hl, H, Wmin, wi)
+        # the (Th, Tw) cells of each row: for each Th, the window of Tw (sorted by T, N nonincreasing)
+        # with N_h N_w |W| <= U - |Y| - b c R_h min R_w (Nb, Nd >= 1) and Th Tw + R_h^F min R_w^F + kh kw <= M
+        seg = wi[rh]
+        if M.dtype == object:
+            lo_i, hi_i = ws[seg], ws[seg] + wl[seg]
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                nw_cap = np.floor((U[rh] - Y[rh] - (bc[rh] * H["R"][ih] * Wmin["R"][seg]).astype(np.float64))
+                                  / (H["N"][ih] * Wn[rh]).astype(np.float64))
+                nw_cap = np.where(np.isfinite(nw_cap), np.clip(nw_cap, -1, 1 << 62), 1 << 62).astype(np.int64)
+            RR = H["RF"][ih] * Wmin["RF"][seg]
+            tw_cap = (M[rh] - k2[rh] - RR) // H["T"][ih]
+            # filter passes: Nd b c R_h min R_w <= U - |Y| - N_h |W| needs D >= ceil(dg / nd_cap),
+            # and D (Th Tw + kh kw) + R_h^F min R_w^F <= M caps Tw
+            with np.errstate(divide="ignore", invalid="ignore"):
+                nd_cap = np.floor((U[rh] - Y[rh] - (H["N"][ih] * Wn[rh]).astype(np.float64))
+                                  / (bc[rh] * H["R"][ih] * Wmin["R"][seg]).astype(np.float64))
+            fin = np.isfinite(nd_cap)
+            nd_cap = np.where(fin, np.clip(nd_cap, 0, 1 << 62), 1).astype(np.int64)
+            need = np.where(fin & (nd_cap >= 1), -((-dg[rh]) // np.maximum(nd_cap, 1)), 1)
+            cap2 = (M[rh] - RR - need * k2[rh]) // (need * H["T"][ih])
+            tw_cap = np.where(fin & (nd_cap < 1), -1, np.minimum(tw_cap, cap2))
+            span = int(W["T"].max()) + 2
+            owner = np.repeat(np.arange(len(wl)), wl)
+            keyT = owner * span + W["T"]
+            keyN = owner * span + (span - 1 - np.minimum(W["N"], span - 1))   # ascending within a segment
+            lo_i = np.searchsorted(keyN, seg * span + (span - 1 - np.clip(nw_cap, -1, span - 1)), side="left")
+            hi_i = np.searchsorted(keyT, seg * span + np.clip(tw_cap, -1, span - 1), side="right")
+        o, pos = _ragged(np.maximum(hi_i - lo_i, 0))
+        row = rh[o]
+        IH = ih[o]
+        IW = lo_i[o] + pos
+        h = {q: v[IH] for q, v in H.items()}
+        w = {q: v[IW] for q, v in W.items()}
+        pairs = [(h[th] * w[tw], h[rh_] * w[rw_]) for th, rh_ in (("thF", "RF"), ("thL", "RL"))
+                 for tw, rw_ in (("thF", "RF"), ("thL", "RL"))]
+        phi1 = pairs[0][0] + pairs[0][1]                 # peak per batch item and filter
         for a_, r_ in pairs[1:]:
-            phi = np.maximum(phi, a_ * D + r_)
-        fp = Bt * phi + D * k2r
-        Q = Y[row] + (-((-L["b"][row]) // Bt)) * h["N"] * w["N"] * Wn[row] + Nd * bc[row] * h["R"] * w["R"]
-        top = (1 << 200) if Q.dtype == object else np.iinfo(np.int64).max
-        Q = np.where(ok, Q, top)
-        starts = np.concatenate([[0], np.cumsum(cnt)[:-1]])
-        qmin = np.minimum.reduceat(Q, starts)
-        fp = np.where(Q == np.repeat(qmin, cnt), fp, top)
-        fmin = np.minimum.reduceat(fp, starts)
-        hit = np.flatnonzero(fp == np.repeat(fmin, cnt))
-        first = hit[np.unique(row[hit], return_index=True)[1]]   # first candidate of least (Q, fp) per row
-        good = ok[first]
-        rr = row[first][good]
-        pick = first[good]
-        fit[rr] = True
-        for k, v in (("Q", Q), ("footprint", fp), ("Bt", Bt), ("D", D), ("Th", h["T"]), ("Tw", w["T"])):
-            res[k][rr] = v[pick]
+            phi1 = np.maximum(phi1, a_ + r_)
+        Mr, k2r = M[row], k2[row]
+        Dmax1 = dg[row]                                  # most filters with Bt = 1
+        for a_, r_ in pairs:
+            Dmax1 = np.minimum(Dmax1, (Mr - r_) // (a_ + k2r))
+        Btmax1 = np.minimum(L["b"][row], (Mr - k2r) // phi1)   # most batch items with D = 1
+        NW = h["N"] * w["N"] * Wn[row]
+        XR = (-((-dg[row]) // np.maximum(Dmax1, 1))) * bc[row] * h["R"] * w["R"]
+        lb = Y[row] + (-((-L["b"][row]) // np.maximum(Btmax1, 1))) * NW + XR
+        keep = np.flatnonzero((Dmax1 >= 1) & (lb <= U[row]))
+        row, h, w = row[keep], {q: v[keep] for q, v in h.items()}, {q: v[keep] for q, v in w.items()}
+        pairs = [(a_[keep], r_[keep]) for a_, r_ in pairs]
+        # the Bt classes that can fit (Bt <= Btmax1) and beat U (ceil(b/Bt) NW + XR + Y <= U)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            nb_max = np.floor((U[row] - Y[row].astype(np.float64) - XR[keep].astype(np.float64))
+                              / NW[keep].astype(np.float64))
+        b_r = L["b"][row].astype(np.int64)
+        nb_cap = np.where(np.isfinite(nb_max), np.clip(nb_max, 1, None), b_r.astype(np.float64))
+        bt_lo = -(-b_r // np.minimum(nb_cap, b_r).astype(np.int64))
+        bt_hi = Btmax1[keep].astype(np.int64)
+        span = int(b_r.max()) + 2 if row.size else 1
+        key = np.repeat(np.arange(len(bl)), bl) * span + BT.astype(np.int64)
+        seg = binv[row] * span
+        lo_i = np.searchsorted(key, seg + bt_lo, side="left")
+        hi_i = np.searchsorted(key, seg + bt_hi, side="right")
+        o, bt_i = _ragged(np.maximum(hi_i - lo_i, 0))
+        row = row[o]
+        Bt = BT[lo_i[o] + bt_i]
+        h = {q: v[o] for q, v in h.items()}
+        w = {q: v[o] for q, v in w.items()}
+        pairs = [(a_[o], r_[o]) for a_, r_ in pairs]
+        if row.size:
+            Mr, dgr, k2r = M[row], dg[row], k2[row]
+            Dmax = dgr
+            for a_, r_ in pairs:
+                Dmax = np.minimum(Dmax, (Mr - Bt * r_) // (Bt * a_ + k2r))
+            ok = Dmax >= 1
+            Nd = -((-dgr) // np.maximum(Dmax, 1))
+            D = -((-dgr) // Nd)
+            phi = pairs[0][0] * D + pairs[0][1]
+            for a_, r_ in pairs[1:]:
+                phi = np.maximum(phi, a_ * D + r_)
+            fp = Bt * phi + D * k2r
+            Q = Y[row] + (-((-L["b"][row]) // Bt)) * h["N"] * w["N"] * Wn[row] + Nd * bc[row] * h["R"] * w["R"]
+            Q = np.where(ok, Q, top)
+            starts = np.flatnonzero(np.concatenate([[True], row[1:] != row[:-1]]))
+            cnt = np.diff(np.concatenate([starts, [row.size]]))
+            qmin = np.minimum.reduceat(Q, starts)
+            fp = np.where(Q == np.repeat(qmin, cnt), fp, top)
+            fmin = np.minimum.reduceat(fp, starts)
+            hit = np.flatnonzero(fp == np.repeat(fmin, cnt))
+            first = hit[np.unique(row[hit], return_index=True)[1]]   # first candidate of least (Q, fp) per row
+            pick = first[ok[first]]
+            rr = row[pick]
+            fit[rr] = True
+            for k, v in (("Q", Q), ("footprint", fp), ("Bt", Bt), ("D", D), ("Th", h["T"]), ("Tw", w["T"])):
+                res[k][rr] = v[pick]
         r0 = r1
     res["F"] = np.where(fit, F, 0)
     res["A"] = np.where(fit, res["Q"] + 3 * F, 0)

@@ -287,7 +287,7 @@ def _random_table(n: int, seed: int):
     ph, pw = (r.random(n) * kh).astype(np.int64), (r.random(n) * kw).astype(np.int64)
     h = r.integers(1, 120, n) + kh
     P = {"b": r.choice([1, 2, 8], n), "c": g * r.integers(1, 128, n), "d": g * r.integers(1, 128, n),
-         "h": h, "w": np.where(r.random(n) < 0.7, h, r.integers(1, 120, n) + kw), "kh": kh, "kw": kw,
+         "h": h, "w": np.where(r.random(n) < 0.7, np.maximum(h, kw), r.integers(1, 120, n) + kw), "kh": kh, "kw": kw,
          "sh": r.choice([1, 1, 2], n), "sw": r.choice([1, 1, 2], n), "ph": ph, "pw": pw, "groups": g}
     return {k: np.asarray(v, dtype=np.int64) for k, v in P.items()}, (2 ** r.uniform(1, 20, n)).astype(np.int64)
 
@@ -348,3 +348,63 @@ def _ws_reference_by_classes(L: Layer, M: int) -> int:
             q = wsm.ws_counts(L, wsm.WSTiles(int(D), C))[0]
             best = q if best is None else min(best, q)
     return best
+
+
+# ----- evaluate_table: exact at any size, integer counts, best tiles -------------------------
+def test_evaluate_table_is_exact_beyond_the_old_row_limit():
+    P, M = _random_table(6000, 8)
+    M = np.maximum(M, 1 << 9)
+    df = pd.DataFrame({**P, "M": M})
+    assert len(df.drop_duplicates()) > 5000           # the old code went approximate here, silently
+    out = api.evaluate_table(df)
+    fast = api.evaluate_table(df, exact=False)
+    assert list(out.columns) == list(df.columns) + list(api.TABLE_COLUMNS)
+    for key in ("os", "ws"):
+        q, qf = out[f"{key}_Q"].to_numpy(dtype=float), fast[f"{key}_Q"].to_numpy(dtype=float)
+        assert np.array_equal(np.isinf(q), np.isinf(qf)) and (q <= qf).all()
+    rng = random.Random(1)
+    for i in rng.sample(range(len(df)), 40):
+        row = out.iloc[i]
+        L = Layer(**{f: int(row[f]) for f in FIELDS})
+        m = Machine(M=int(row["M"]))
+        for key, best, parts, tile in (
+                ("os", osm.os_best, osm.os_parts,
+                 lambda r: osm.OSTiles(r["os_b"], r["os_d"], r["os_th"], r["os_tw"], r["os_c"])),
+                ("ws", wsm.ws_best, lambda L, t: wsm.ws_parts(L, t),
+                 lambda r: wsm.WSTiles(int(r["ws_d"]), int(r["ws_c"])))):
+            try:
+                c = best(L, m)
+            except InfeasibleError:
+                assert np.isinf(row[f"{key}_Q"]) and row[f"{key}_d"] == 0
+                continue
+            assert (row[f"{key}_Q"], row[f"{key}_A"]) == (c.Q, c.A)
+            p = parts(L, tile(row))
+            assert p["Q"] == c.Q and p["footprint"] <= m.M
+
+
+def test_evaluate_table_keeps_counts_integer():
+    base = dict(c=64, d=64, h=56, w=56, kh=3, kw=3, ph=1, pw=1)
+    all_fit = api.evaluate_table(pd.DataFrame([{**base, "M": M} for M in (4096, 65536)]))
+    for col in ("F", "X", "W", "Y", "X_used", "lb_Q", "lb_A", "os_Q", "os_A", "ws_Q", "ws_A", "min_Q", "min_A",
+                "os_b", "os_d", "os_th", "os_tw", "os_c", "ws_d", "ws_c"):
+        assert all_fit[col].dtype == np.int64, col
+    L = Layer.conv(c=64, d=64, hw=56, k=3, pad=1)
+    ws = wsm.ws_best(L, Machine(M=65536))
+    assert all_fit["ws_Q"].iloc[1] == ws.Q and (all_fit["ws_d"].iloc[1], all_fit["ws_c"].iloc[1]) == (64, 64)
+    # WS does not fit in 100 words (its smallest tile needs 3 + 3 * 58 + 9 words... more than 100): inf there
+    some = api.evaluate_table(pd.DataFrame([{**base, "M": M} for M in (100, 65536)]))
+    assert some["ws_Q"].dtype == np.float64 and np.isinf(some["ws_Q"].iloc[0]) and some["ws_d"].iloc[0] == 0
+    assert some["os_Q"].dtype == np.int64 and some["min_Q"].dtype == np.int64
+    assert some["min_Q"].iloc[0] == some["os_Q"].iloc[0] == osm.os_best(L, Machine(M=100)).Q
+
+
+def test_evaluate_table_names_an_invalid_row():
+    from complexity.layer import LayerError
+    from complexity.machine import MachineError
+    df = pd.DataFrame({"c": [8, 8], "d": [4, 4], "h": [5, 2], "w": [5, 2], "kh": [3, 3], "kw": [3, 3], "M": [999, 999]},
+                      index=["ok", "bad"])
+    with pytest.raises(LayerError, match=r"kh: row 'bad': kernel kh is larger than the padded input h\+2\*ph"):
+        api.evaluate_table(df)
+    df2 = df.assign(h=5, w=5, M=[999, 0])
+    with pytest.raises(MachineError, match="M: row 'bad'"):
+        api.evaluate_table(df2)
