@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --quiet --disable-pip-version-check -e .
-for b in bench_bounds.py gap_report.py bench_tile_search.py bench_validate.py bench_nested.py; do
+for b in bench_bounds.py gap_report.py bench_tile_search.py bench_validate.py bench_nested.py bench_hardening.py; do
   echo "== benchmarks/$b"
   python3 "benchmarks/$b"
 done
