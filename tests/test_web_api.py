@@ -17,7 +17,7 @@ import onnx
 import pytest
 
 with warnings.catch_warnings():  # starlette asks for httpx2, which is not needed for these tests
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 from complexity.layer import Layer
@@ -275,3 +275,37 @@ def test_serve_binds_loopback_by_default():
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port) == ("127.0.0.1", 8000)
     assert cli_error(["serve", "--port", "70000"]) == "energy-complexity serve: error: --port must be from 0 to 65535, got 70000"
+
+
+def test_serve_command_starts_on_loopback_and_stops(tmp_path):
+    """`energy-complexity serve` as a process: answers on 127.0.0.1, stops on SIGTERM, removes its uploads."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "energy_complexity.cli", "serve", "--port", str(port)],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/networks", timeout=5)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+        assert r.json() == list(network_names())
+        assert len(list(tmp_path.glob("energy-complexity-web-*"))) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert f"energy-complexity serve: http://127.0.0.1:{port}/" in err
+    assert list(tmp_path.glob("energy-complexity-web-*")) == []

@@ -46,6 +46,13 @@ def plotly_js_path() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
+def _size_text(n: int) -> str:
+    """64 MiB, 100 kB or 512 bytes."""
+    if n >= 2**20:
+        return f"{n / 2**20:g} MiB"
+    return f"{n / 1000:g} kB" if n >= 1000 else f"{n} bytes"
+
+
 def _error(status: int, message: str, store: UploadStore | None = None, field: str | None = None) -> JSONResponse:
     msg = store.strip_paths(message) if store is not None else message
     return JSONResponse({"detail": msg, "field": field or error_field(msg)}, status_code=status)
@@ -89,7 +96,7 @@ def create_app(max_upload_bytes: int = MAX_UPLOAD_BYTES, upload_root: str | Path
         from complexity.zoo import network_names
         return templates.TemplateResponse(request, "index.html", {
             "networks": network_names(), "architectures": ARCHITECTURES, "M": DEFAULT_M,
-            "costs": EYERISS_COSTS, "bits": REFERENCE_BITS, "max_upload_mb": max_upload_bytes / 2**20})
+            "costs": EYERISS_COSTS, "bits": REFERENCE_BITS, "max_upload": _size_text(max_upload_bytes)})
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js():

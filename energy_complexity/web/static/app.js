@@ -204,7 +204,7 @@ function renderTotals() {
 
 function renderTable() {
   const rs = rows(), cols = columns(rs);
-  $("table-title").hidden = rs.length === 0;
+  $("table-title").hidden = $("table-wrap").hidden = rs.length === 0;
   const head = "<thead><tr>" + cols.map(([, t]) => `<th>${t}</th>`).join("") + "</tr></thead>";
   const body = rs.map((r) => "<tr>" + cols.map(([k]) =>
     `<td${k === "name" ? "" : ' class="num"'}>${k === "name" ? escapeHtml(r[k]) : fmt(r[k])}</td>`).join("") +
