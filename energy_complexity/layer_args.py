@@ -182,8 +182,11 @@ def _given_layer_flags(args: argparse.Namespace) -> list[str]:
     return [f"--{f}" for f in _ALL_LAYER_FLAGS if getattr(args, f, None) is not None]
 
 
-def layers_from_args(args: argparse.Namespace) -> tuple[str | None, list[Layer]]:
-    """(source name, layers): a zoo network, an ONNX model, or the single layer of the flags."""
+def layers_from_args(args: argparse.Namespace, *, int64: bool = True) -> tuple[str | None, list[Layer]]:
+    """(source name, layers): a zoo network, an ONNX model, or the single layer of the flags.
+
+    With ``int64`` (the bounds), a layer whose counts exceed MAX_COUNT is refused (check_counts).
+    """
     network = getattr(args, "network", None)
     onnx_path = getattr(args, "onnx", None)
     if network and onnx_path:
@@ -204,7 +207,8 @@ def layers_from_args(args: argparse.Namespace) -> tuple[str | None, list[Layer]]
         source, layers = onnx_path, list(load_onnx(onnx_path))
     else:
         source, layers = None, [layer_from_args(args)]
-    check_counts(layers)
+    if int64:
+        check_counts(layers)
     return source, layers
 
 

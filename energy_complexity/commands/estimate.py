@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from estimation import ConfigError, MappingError, estimate_network
 
     _check(args)
-    source, layers = layers_from_args(args)
+    source, layers = layers_from_args(args, int64=False)  # the estimator counts in floats: no 2^60 limit
     if not layers:
         raise CLIError(f"{source}: no convolution or fully-connected layer to estimate")
     try:
