@@ -22,7 +22,7 @@ import numpy as np
 from bounds._lazy import LazyModule
 from bounds.named_forms import IDENTITY, Namer
 from bounds.named_forms import defined_symbol as namer_symbol
-from bounds.ops import FloatOps, IntOps, ceil_classes
+from bounds.ops import FloatOps, IntOps, PyIntOps, ceil_classes
 from bounds.result import Cost, InfeasibleError
 from complexity.layer import Layer
 
@@ -289,7 +289,7 @@ def _as_tiles(tiles) -> OSTiles:
 def os_parts(layer: Layer, tiles) -> dict:
     """All exact integer quantities of ``_os_forms`` (Q, A, F, footprint, loads_X, loads_W, stores, ...)."""
     t = _as_tiles(tiles).check(layer)
-    f = _os_forms(IntOps, _layer_dict(layer), _tile_dict(t))
+    f = _os_forms(PyIntOps, _layer_dict(layer), _tile_dict(t))  # Python integers: exact at any size
     return {k: int(v) for k, v in f.items()}
 
 

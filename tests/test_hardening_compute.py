@@ -408,3 +408,15 @@ def test_evaluate_table_names_an_invalid_row():
     df2 = df.assign(h=5, w=5, M=[999, 0])
     with pytest.raises(MachineError, match="M: row 'bad'"):
         api.evaluate_table(df2)
+
+
+def test_os_search_in_python_integers_beyond_int64():
+    # Q - |Y| = c/g [ceil(b/Bt) N_h N_w d kh kw + ceil(dg/D) b R_h R_w]: the best tile does not depend on c
+    huge = Layer.conv(c=10 ** 15, d=10 ** 6, hw=56, k=3, pad=1, b=4)
+    small = Layer.conv(c=1000, d=10 ** 6, hw=56, k=3, pad=1, b=4)
+    q, fp, t = osm._search(huge, 1 << 20)
+    assert q > 2 ** 63 and t == osm._search(small, 1 << 20)[2]
+    p = osm.os_parts(huge, t)
+    assert (p["Q"], p["footprint"]) == (q, fp) and fp <= 1 << 20
+    c = osm.os_best(huge, Machine(M=1 << 20))
+    assert c.Q == q and c.A == q + 3 * huge.F
