@@ -711,20 +711,17 @@ def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, order
             cost = seen[pattern]
         else:
             cost = np.zeros(idx.size)
+            seq = ORDERS.get(order, order)
             for t in sorted(set(keep) | set(ahead)):
-                relx = [x for x in DIMS if x in RELEVANT[t]]
-                any_hit = zero
-                for x in relx:
-                    any_hit = any_hit | nontriv[x]
+                # hit[k]: some non-trivial loop relevant to t at position >= k of this level's order
+                hit = [zero] * (len(seq) + 1)
+                for k in range(len(seq) - 1, -1, -1):
+                    hit[k] = (hit[k + 1] | nontriv[seq[k]]) if seq[k] in RELEVANT[t] else hit[k + 1]
                 fac = {}
                 for y in DIMS:
                     if y in RELEVANT[t]:
                         continue
-                    inside = zero
-                    for x in relx:
-                        if pos_o[x] > pos_o[y]:
-                            inside = inside | nontriv[x]
-                    fac[y] = np.where(inside, N[y], np.where(any_hit, st.counts[l + 1][y], st.fac[t][y]))
+                    fac[y] = np.where(hit[pos_o[y] + 1], N[y], np.where(hit[0], st.counts[l + 1][y], st.fac[t][y]))
                 if t == "X":
                     words = (layer.b * layer.c) * lines * fac["d"]
                 elif t == "W":
@@ -858,6 +855,9 @@ def _best_cached(layer: Layer, arch: Architecture, beam: int, grid: int) -> Nest
         E, rows = _energy_of(arch, counts)
         if best is None or E < best[0]:
             best = (E, rows, counts, sch)
+    if best is None:                      # cannot happen: every candidate was checked to fit
+        lv = arch.onchip[0]
+        raise NestedInfeasibleError(lv.name, lv.capacity, _min_need(lv.operands), "its operands")
     E, rows, counts, sch = best
     names = sch.nest if sch.nest is not None else [lv.name for lv in arch.onchip]
     return NestedResult(schedule=sch, counts=counts, E_pJ=E, levels=tuple(rows), tiles=sch.tiles(arch),
@@ -890,7 +890,10 @@ def _beam(layer: Layer, arch: Architecture, beam: int, grid: int, nest) -> list:
         cands.sort(key=lambda c: (c[0], c[1]))
         picked, seen = [], set()
         for c in cands:
-            sig = (c[2], c[3], c[4], tuple(sorted(c[5].items())))
+            # the order of trivial loops (tile = parent's) changes nothing: same schedule
+            par = states[c[2]].T[l + 1]
+            live = "".join(x for x in ORDERS.get(c[3], c[3]) if c[5][x] != par[x])
+            sig = (c[2], live, c[4], tuple(sorted(c[5].items())))
             if sig in seen:
                 continue
             seen.add(sig)
