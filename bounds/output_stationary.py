@@ -384,11 +384,6 @@ def _pareto_axis(n, k, s, p, o) -> dict:
     return out
 
 
-def _classes(n: int) -> np.ndarray:
-    """Smallest tile size of each distinct tile count ceil(n/x), x = 1..n (about 2 sqrt(n) values)."""
-    return ceil_classes(n)
-
-
 #: Tile candidates (rows x Bt x Th x Tw) evaluated at once by the exhaustive search (bounded memory).
 _CELL_CHUNK = 1 << 19
 

@@ -420,3 +420,14 @@ def test_os_search_in_python_integers_beyond_int64():
     assert (p["Q"], p["footprint"]) == (q, fp) and fp <= 1 << 20
     c = osm.os_best(huge, Machine(M=1 << 20))
     assert c.Q == q and c.A == q + 3 * huge.F
+
+
+def test_os_axis_candidates_numpy_path_equals_python_path():
+    rng = random.Random(21)
+    for _ in range(40):
+        k = rng.randint(1, 11)
+        s, p = rng.randint(1, 4), rng.randint(0, k - 1)
+        n = rng.randint(4200 * s, 30000)
+        o = (n + 2 * p - k) // s + 1
+        assert o > 4096
+        assert np.array_equal(osm._axis_candidates(n, k, s, p, o), osm._axis_candidates_small(n, k, s, p, o))
