@@ -147,6 +147,8 @@ def check_csv(text: str, bounds: list, estimate: dict) -> list[dict]:
                 assert float(row[f"{k}_{q}"]) == b[src][q]
         assert row["best"] == b["best"]
         assert float(row["gap_Q"]) == b["gap_Q"] and float(row["gap_E"]) == b["gap_E"]
+        if "hierarchy" in b:
+            assert float(row["hierarchy_E_pJ"]) == b["hierarchy"]["lower_bound"]["E_pJ"]
     return rows
 
 
@@ -238,3 +240,17 @@ def test_impossible_layer_shows_the_cli_error_then_closed_forms(open_page):
     assert page.locator("#forms mfrac").count() >= 1
     assert page.locator("#forms math").first.bounding_box()["height"] > 5
     shot(page, "layer")
+    # an architecture: `bounds --arch NAME`; its hierarchy floor is shown, or the CLI's refusal next to the field
+    page.select_option("#arch", "tpu_like")
+    wait_idle(page)
+    argv = ["bounds", "--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--pad", "1", "--M", "65536",
+            "--arch", "tpu_like", "--json"]
+    code, out, err = cli(argv)
+    if code == 0:
+        floor = json.loads(out)["hierarchy"]["lower_bound"]["E_pJ"]
+        assert card(page, "total-hierarchy") == pytest.approx(floor, rel=1e-3)
+        bounds = [{"name": "layer", **json.loads(out)}]
+        est = cli_json(["estimate", "--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--pad", "1", "--json"])
+        check_csv(download(page, "#download-csv"), bounds, est)
+    else:
+        assert page.inner_text("#err-arch") == err.strip().splitlines()[-1]

@@ -91,11 +91,17 @@ function boundsItems(b) {
   return [{name: "layer", ...b}];
 }
 
+// The "hierarchy" object of `bounds --arch NAME`: the floor (lower_bound.E_pJ) and, when given, the energy of
+// the best nested dataflow (upper_bound.E_pJ), both in pJ.
 function hierE(h) {
   if (!h || typeof h !== "object") return null;
+  if (h.lower_bound && typeof h.lower_bound.E_pJ === "number") return h.lower_bound.E_pJ;
   if (typeof h.E_pJ === "number") return h.E_pJ;
-  if (typeof h.E === "number") return h.E;
   return null;
+}
+
+function hierUpper(h) {
+  return h && h.upper_bound && typeof h.upper_bound.E_pJ === "number" ? h.upper_bound.E_pJ : null;
 }
 
 function rows() {
@@ -117,7 +123,10 @@ function rows() {
         r[k + "_Q"] = b[src].Q; r[k + "_A"] = b[src].A; r[k + "_E"] = b[src].E;
       }
       r.best = b.best; r.gap_Q = b.gap_Q; r.gap_E = b.gap_E;
-      if (b.hierarchy !== undefined) r.hierarchy_E_pJ = hierE(b.hierarchy);
+      if (b.hierarchy !== undefined) {
+        r.hierarchy_E_pJ = hierE(b.hierarchy);
+        r.hierarchy_upper_E_pJ = hierUpper(b.hierarchy);
+      }
     }
     out.push(r);
   }
@@ -130,7 +139,7 @@ const COLUMNS = [
   ["est_input", "input"], ["est_weight", "weight"], ["est_psum", "psum"],
   ["lb_Q", "LB Q"], ["lb_A", "LB A"], ["lb_E", "LB E"], ["os_Q", "OS Q"], ["os_A", "OS A"], ["os_E", "OS E"],
   ["ws_Q", "WS Q"], ["ws_A", "WS A"], ["ws_E", "WS E"], ["best", "best"], ["gap_Q", "gap Q"], ["gap_E", "gap E"],
-  ["hierarchy_E_pJ", "hierarchy floor (pJ)"],
+  ["hierarchy_E_pJ", "hierarchy floor (pJ)"], ["hierarchy_upper_E_pJ", "hierarchy dataflow (pJ)"],
 ];
 
 function columns(rs) { return COLUMNS.filter(([k]) => rs.some((r) => r[k] !== undefined)); }
@@ -177,7 +186,7 @@ function renderTotals() {
   }
   const b = result.bounds;
   if (b) {
-    let lb, os, ws, best, hier = null, unit;
+    let lb, os, ws, best, hier = null, upper = null, unit;
     if (b.totals) {
       lb = b.totals.lower_bound; os = b.totals.os; ws = b.totals.ws; best = b.totals.best;
       if (b.totals.hierarchy !== undefined) hier = hierE(b.totals.hierarchy);
@@ -187,16 +196,22 @@ function renderTotals() {
       lb = it.lower_bound; os = it.os; ws = it.ws; best = it[it.best]; unit = it.E_unit;
       if (it.hierarchy !== undefined) hier = hierE(it.hierarchy);
     }
+    const items = boundsItems(b);
     if (hier === null) {
-      const hs = boundsItems(b).map((it) => hierE(it.hierarchy));
+      const hs = items.map((it) => hierE(it.hierarchy));
       if (hs.length && hs.every((h) => h !== null)) hier = hs.reduce((s, h) => s + h, 0);
     }
+    const us = items.map((it) => hierUpper(it.hierarchy));
+    if (us.length && us.every((u) => u !== null)) upper = us.reduce((s, u) => s + u, 0);
     cards.push(card("total-lb", "lower bound (two-level)", fmt(lb.E), `Q ${fmt(lb.Q)} words; ${unit || ""}`));
     cards.push(card("total-os", "output-stationary", fmt(os.E), `Q ${fmt(os.Q)} words`));
     cards.push(card("total-ws", "weight-stationary", fmt(ws.E), `Q ${fmt(ws.Q)} words`));
     cards.push(card("total-gap", "best / lower bound", (best.E / lb.E).toFixed(3) + "×",
                     `best E ${fmt(best.E)}`));
-    if (hier !== null) cards.push(card("total-hierarchy", "hierarchy floor", fmt(hier) + " pJ", val("arch")));
+    if (hier !== null) {
+      cards.push(card("total-hierarchy", `floor on ${escapeHtml(val("arch"))}`, fmt(hier) + " pJ",
+                      upper !== null ? `best nested dataflow ${fmt(upper)} pJ (${(upper / hier).toFixed(2)}×)` : ""));
+    }
   }
   $("totals").innerHTML = cards.join("");
   $("downloads").hidden = !(e || b);
