@@ -562,13 +562,6 @@ def _prices(arch: Architecture, l: int, p: int, t: str) -> tuple[float, float]:
     return a.write_pJ[t] + b.read_pJ[t], 0.0
 
 
-def _mac_estimate(layer: Layer, arch: Architecture, inner: dict) -> float:
-    """MAC operand accesses if every operand were read where it is innermost so far."""
-    lx, lw, ly = (arch.levels[inner[t]] for t in OPERANDS)
-    return (layer.F_real * lx.read_pJ["X"] + layer.F * lw.read_pJ["W"]
-            + (layer.F - layer.Y) * ly.read_pJ["Y"] + layer.F * ly.write_pJ["Y"])
-
-
 def _keep_options(arch: Architecture, mac: dict, l: int) -> list[frozenset]:
     lv = arch.levels[l]
     bypass = getattr(arch, "bypass", True)
