@@ -801,12 +801,13 @@ def _seeds(layer: Layer, arch: Architecture, mac: dict) -> list[NestedSchedule]:
     """The exhaustive two-level OS optimum, when the hierarchy is one on-chip level keeping everything."""
     if len(arch.levels) != 2 or set(mac.values()) != {0}:
         return []
-    from bounds.output_stationary import _search
-    found = _search(layer, arch.levels[0].capacity)
-    if found is None:
+    from bounds.output_stationary import os_best
+    from complexity.machine import Machine
+    try:     # the exhaustive minimum of Q over OS tiles (costs do not matter for the tile)
+        t = os_best(layer, Machine(M=arch.levels[0].capacity)).tiles
+    except InfeasibleError:
         return []
-    t = found[2]
-    return [NestedSchedule((LevelMapping(b=t.Bt, d=t.D, h=t.Th, w=t.Tw, c=t.C, order="OS"),))]
+    return [NestedSchedule((LevelMapping(b=t["b"], d=t["d"], h=t["th"], w=t["tw"], c=t["c"], order="OS"),))]
 
 
 def best_nested(layer: Layer, arch: Architecture, beam: int = 3, grid: int = 2000) -> NestedResult:
