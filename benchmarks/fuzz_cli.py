@@ -151,6 +151,9 @@ class Stats:
 
     def record(self, case, seconds: float, peak: int) -> None:
         self.calls += 1
+        if self.calls % 500 == 0:  # progress, so that a long run that is stopped still says something
+            print(f"  ... {self.calls} calls, {len(self.failures)} failures, worst {self.worst_s:.2f} s, "
+                  f"{self.worst_bytes / 2**20:.0f} MiB", file=sys.stderr, flush=True)
         if seconds > self.worst_s:
             self.worst_s, self.worst_s_case = seconds, case
         if peak > self.worst_bytes:
@@ -348,9 +351,10 @@ def main() -> int:
     for name, s in (("CLI", cli_stats), ("API", api_stats)):
         kinds: dict = {}
         for case, why in s.failures:
-            kinds.setdefault(re.sub(r"\d+", "N", why)[:90], []).append((case, why))
+            who = case[0] if name == "CLI" else "evaluate"
+            kinds.setdefault(f"{who}: " + re.sub(r"\d+", "N", why)[:90], []).append((case, why))
         for k, items in sorted(kinds.items(), key=lambda kv: -len(kv[1])):
-            print(f"  {name} failure x{len(items)}: {items[0][1][:160]}  e.g. {items[0][0]}")
+            print(f"  {name} failure x{len(items)}: {k.split(':')[0]}: {items[0][1][:160]}  e.g. {items[0][0]}")
     return 1 if cli_stats.failures or api_stats.failures else 0
 
 
