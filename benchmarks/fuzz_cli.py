@@ -5,9 +5,10 @@ process) must either exit 0 with JSON whose numbers are finite and non-negative 
 LB <= OS, WS where a dataflow fits), or exit 2 with exactly one line on stderr, no
 traceback and no numpy repr.  Every API call (``Layer``, ``Machine``, ``evaluate``) must
 return such numbers or raise LayerError / MachineError / InfeasibleError with a one-line
-message free of numpy reprs.  Each call's wall time and peak traced memory (tracemalloc,
-which also counts numpy's buffers, with --tracemalloc; else the process peak RSS) are recorded; a call over ``--time-limit`` seconds is
-interrupted and counted as a failure.
+message free of numpy reprs.  Each call's wall time and peak memory are recorded (with
+--tracemalloc the call's traced peak, numpy's buffers included; else the process peak RSS
+when the call raised it); a call over ``--time-limit`` seconds is interrupted and counted
+as a failure.
 
 Specs: sizes up to 10^12, M up to 10^15, suffixed and float spellings, negatives, NaN,
 inf, text.  Run: ``python benchmarks/fuzz_cli.py [--cli N] [--api N] [--seed S]``; the
@@ -111,7 +112,8 @@ _api_num = st.one_of(
 def api_spec(draw) -> tuple[dict, dict]:
     if draw(st.booleans()):
         layer = {"c": draw(st.one_of(_SMALL, _BIG)), "d": draw(st.one_of(_SMALL, _BIG)),
-                 "h": draw(st.one_of(_SMALL, st.integers(1, 10**6))), "w": draw(st.one_of(_SMALL, st.integers(1, 10**6))),
+                 "h": draw(st.one_of(_SMALL, st.integers(1, 10**6))),
+                 "w": draw(st.one_of(_SMALL, st.integers(1, 10**6))),
                  "kh": 1, "kw": 1}
         layer["kh"] = draw(st.integers(1, min(layer["h"], 7)))
         layer["kw"] = draw(st.integers(1, min(layer["w"], 7)))

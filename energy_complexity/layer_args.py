@@ -91,26 +91,30 @@ def _cost(text: str) -> float:
     return v
 
 
-def add_layer_arguments(parser: argparse.ArgumentParser, *, sources: bool = True) -> None:
+def add_layer_arguments(parser: argparse.ArgumentParser, *, sources: bool = True, required: bool = True) -> None:
     """Add --b --c --d --h --w --kh --kw --stride --pad --groups (and --hw, --k, --sh ...).
 
     With ``sources``, also --network NAME and --onnx FILE, which select many layers.
+    ``required`` says in the help that a single layer needs its sizes and kernel (False for
+    a command such as ``derive`` that keeps omitted values symbolic).
     """
+    need = ("A single layer needs --c, --d, the input size (--hw, or --h and --w) and the kernel (--k, or --kh "
+            "and --kw); batch, stride and groups default to 1, padding to 0. " if required else "")
     g = parser.add_argument_group(
         "layer",
-        "A single layer needs --c, --d, the input size (--hw, or --h and --w) and the kernel (--k, or --kh "
-        "and --kw); batch, stride and groups default to 1, padding to 0. Sizes accept binary suffixes "
-        "(64K = 65536, 1M = 1048576, also Ki, Mi, G) and integral floats (1e6)."
+        need + "Sizes accept binary suffixes (64K = 65536, 1M = 1048576, also Ki, Mi, G) and integral floats (1e6)."
         + (" --network / --onnx take every layer's own sizes and refuse these flags." if sources else ""))
     g.add_argument("--b", type=_size, help="batch size (default 1)")
-    g.add_argument("--c", type=_size, help="input channels (required)")
-    g.add_argument("--d", type=_size, help="output channels, i.e. filters (required)")
+    g.add_argument("--c", type=_size, help="input channels" + (" (required)" if required else ""))
+    g.add_argument("--d", type=_size, help="output channels, i.e. filters" + (" (required)" if required else ""))
     g.add_argument("--h", type=_size, help="input height")
     g.add_argument("--w", type=_size, help="input width")
-    g.add_argument("--hw", type=_size, help="square input: h = w = HW (required, or --h and --w)")
+    g.add_argument("--hw", type=_size,
+                   help="square input: h = w = HW" + (" (required, or --h and --w)" if required else ""))
     g.add_argument("--kh", type=_size, help="kernel height")
     g.add_argument("--kw", type=_size, help="kernel width")
-    g.add_argument("--k", type=_size, help="square kernel: kh = kw = K (required, or --kh and --kw)")
+    g.add_argument("--k", type=_size,
+                   help="square kernel: kh = kw = K" + (" (required, or --kh and --kw)" if required else ""))
     g.add_argument("--stride", type=_size, help="stride in both directions (default 1)")
     g.add_argument("--sh", type=_size, help="vertical stride")
     g.add_argument("--sw", type=_size, help="horizontal stride")
