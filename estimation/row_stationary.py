@@ -133,28 +133,49 @@ def _pe_real(g: _Geom, j0: int, ne: int, i0: int, nr: int) -> int:
                for j in range(j0, j0 + ne))
 
 
+def _strip_values(g: _Geom, e: int, i0: int, nr: int, fn) -> tuple[int, int]:
+    """(sum, max) of ``fn(g, j0, ne, i0, nr)`` over the strips j0 = 0, e, 2e, ... of the E output rows.
+
+    A full strip whose input rows are all real (no padding row above, none past H below)
+    has the same value as every other such strip, so only the strips near the two edges
+    are evaluated one by one: O(rows clipped by padding / e) work, never a loop over E.
+    """
+    n_strips = -(-g.E // e)
+    full = g.E // e
+    # interior strip t: t*e*sh + i0 - ph >= 0 and (t*e + e - 1)*sh + i0 + nr - 1 - ph <= H - 1
+    lo_row = g.ph - i0                        # t*e*sh >= lo_row
+    hi_row = g.H - i0 - nr + g.ph - (e - 1) * g.sh  # t*e*sh <= hi_row
+    step = e * g.sh
+    t_lo = max(0, -(-lo_row // step))
+    t_hi = min(full - 1, hi_row // step)
+    if t_hi < t_lo:
+        vals = [fn(g, t * e, min(e, g.E - t * e), i0, nr) for t in range(n_strips)]
+        return sum(vals), max(vals, default=0)
+    inner = fn(g, t_lo * e, e, i0, nr)
+    edge = [fn(g, t * e, min(e, g.E - t * e), i0, nr)
+            for t in list(range(t_lo)) + list(range(t_hi + 1, n_strips))]
+    return inner * (t_hi - t_lo + 1) + sum(edge), max([inner] + edge)
+
+
 @lru_cache(maxsize=4096)
 def _pass_sums(g: _Geom, e: int, rows: int) -> tuple[int, int]:
     """Sums over strips of e output rows and filter-row folds of (distinct real input rows, PEs with a real row)."""
     fr, rr = fold_rows(g.R, rows)
     sr = sp = 0
-    for j0 in range(0, g.E, e):
-        ne = min(e, g.E - j0)
-        for f in range(fr):
-            i0 = f * rr
-            nr = min(rr, g.R - i0)
-            if nr <= 0:
-                continue
-            sr += _rows_real(g, j0, ne, i0, nr)
-            sp += _pe_real(g, j0, ne, i0, nr)
+    for f in range(fr):
+        i0 = f * rr
+        nr = min(rr, g.R - i0)
+        if nr <= 0:
+            continue
+        sr += _strip_values(g, e, i0, nr, _rows_real)[0]
+        sp += _strip_values(g, e, i0, nr, _pe_real)[0]
     return sr, sp
 
 
 @lru_cache(maxsize=4096)
 def _glb_rows(g: _Geom, eb: int) -> tuple[int, int]:
     """(sum, max) over GLB strips of eb output rows of the distinct real input rows they need."""
-    vals = [_rows_real(g, j0, min(eb, g.E - j0), 0, g.R) for j0 in range(0, g.E, eb)]
-    return sum(vals), max(vals)
+    return _strip_values(g, eb, 0, g.R, _rows_real)
 
 
 def _outer_factor(order: str, rel: str, T: dict):
@@ -337,7 +358,8 @@ def _search(g: _Geom, cfg: EyerissConfig, density_w: float, density_a: float, bi
             best = _search_glb(g, cfg, e, p, q, pm, pc, costs, g_w, g_a, mf)
             exact = False
     if best[1] is None:
-        raise MappingError(f"no row-stationary mapping of {g} fits the accelerator {cfg.to_dict()}")
+        raise MappingError(f"no row-stationary mapping fits the accelerator ({cfg.rows}x{cfg.cols} PEs, GLB of "
+                           f"{cfg.glb_words:,} words) for output rows of {g.F:,} words")
     return best[1], exact
 
 
