@@ -20,6 +20,17 @@ class LayerError(ValueError):
         self.parameter = parameter
 
 
+def show_value(v) -> str:
+    """``repr`` of a value as a user typed it: numpy scalars as plain Python numbers (nan, not np.float64(nan))."""
+    item = getattr(v, "item", None)
+    if callable(item) and type(v).__module__ == "numpy":
+        try:
+            v = item()
+        except (TypeError, ValueError):
+            pass
+    return repr(v)
+
+
 def out_size(n: int, k: int, s: int, p: int) -> int:
     """Number of output positions along one axis: floor((n + 2p - k)/s) + 1."""
     return (n + 2 * p - k) // s + 1
@@ -82,15 +93,15 @@ class Layer:
         for f in _INT_FIELDS:
             v = getattr(self, f)
             if isinstance(v, bool):
-                raise LayerError(f, f"must be an integer, got {v!r}")
+                raise LayerError(f, f"must be an integer, got {show_value(v)}")
             if not isinstance(v, int):
                 # accept integral floats/numpy ints, reject everything else
                 try:
                     iv = int(v)
                 except (TypeError, ValueError):
-                    raise LayerError(f, f"must be an integer, got {v!r}") from None
+                    raise LayerError(f, f"must be an integer, got {show_value(v)}") from None
                 if iv != v:
-                    raise LayerError(f, f"must be an integer, got {v!r}")
+                    raise LayerError(f, f"must be an integer, got {show_value(v)}")
                 object.__setattr__(self, f, iv)
         for f in ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "groups"):
             if getattr(self, f) < 1:

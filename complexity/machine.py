@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from complexity.layer import show_value
+
 __all__ = ["Machine", "MachineError", "EYERISS_COSTS", "REFERENCE_BITS"]
 
 #: Normalized per-access costs of Eyeriss in 65 nm (Yang et al. 2017, Chen et al. 2016),
@@ -45,20 +47,29 @@ class Machine:
     bits: int = REFERENCE_BITS
 
     def __post_init__(self) -> None:
-        if isinstance(self.M, bool) or int(self.M) != self.M or self.M < 1:
-            raise MachineError("M", f"Buffer capacity must be a positive integer number of words, got {self.M!r}")
+        try:
+            bad = isinstance(self.M, bool) or int(self.M) != self.M or self.M < 1
+        except (TypeError, ValueError, OverflowError):
+            bad = True
+        if bad:
+            raise MachineError("M", f"Buffer capacity must be a positive integer number of words, "
+                                    f"got {show_value(self.M)}")
         object.__setattr__(self, "M", int(self.M))
         for f in ("eD", "eB", "eM"):
             v = getattr(self, f)
             try:
                 fv = float(v)
             except (TypeError, ValueError):
-                raise MachineError(f, f"must be a number, got {v!r}") from None
+                raise MachineError(f, f"must be a number, got {show_value(v)}") from None
             if not fv >= 0 or fv == float("inf"):
-                raise MachineError(f, f"must be a finite non-negative cost, got {v!r}")
+                raise MachineError(f, f"must be a finite non-negative cost, got {show_value(v)}")
             object.__setattr__(self, f, fv)
-        if isinstance(self.bits, bool) or int(self.bits) != self.bits or not 1 <= self.bits <= 64:
-            raise MachineError("bits", f"word width must be an integer from 1 to 64, got {self.bits!r}")
+        try:
+            bad = isinstance(self.bits, bool) or int(self.bits) != self.bits or not 1 <= self.bits <= 64
+        except (TypeError, ValueError, OverflowError):
+            bad = True
+        if bad:
+            raise MachineError("bits", f"word width must be an integer from 1 to 64, got {show_value(self.bits)}")
         object.__setattr__(self, "bits", int(self.bits))
 
     @property

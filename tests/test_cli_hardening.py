@@ -274,8 +274,6 @@ def test_small_fuzz_of_the_cli():
 
 # ----- numpy reprs and error classes of the API (sources outside the CLI; see the issue) --------------
 
-@pytest.mark.xfail(strict=True, reason="complexity/layer.py:85-93 and complexity/machine.py:49-61 format "
-                                       "values with !r, so numpy scalars print as np.float64(nan)")
 def test_api_messages_have_no_numpy_repr():
     import numpy as np
 
@@ -289,8 +287,6 @@ def test_api_messages_have_no_numpy_repr():
     assert not any("np." in m for m in msgs), msgs
 
 
-@pytest.mark.xfail(strict=True, reason="complexity/machine.py:48 calls int(M) before checking it, so M = nan, "
-                                       "None or 'x' raise ValueError/TypeError instead of MachineError")
 @pytest.mark.parametrize("M", [float("nan"), None, "x"])
 def test_api_bad_M_raises_machine_error(M):
     from complexity import MachineError
