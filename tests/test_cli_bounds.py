@@ -19,7 +19,11 @@ FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
 
 
 def run(capsys, *argv):
-    code = main(list(argv))
+    """Exit status and output of the CLI; argparse's usage errors end in SystemExit(2)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -81,7 +85,7 @@ def test_bounds_network_table_and_json_list(capsys):
     (["--c", "4", "--d", "4", "--hw", "5", "--k", "9", "--M", "1000"], "kh"),
     (["--c", "4", "--d", "4", "--hw", "5", "--k", "3", "--pad", "3", "--M", "1000"], "ph"),
     (["--c", "4", "--d", "4", "--hw", "5", "--stride", "0", "--M", "1000"], "sh"),
-    (["--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--M", "30"], "M"),
+    (["--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--M", "2.5"], "M"),
     (["--c", "64", "--d", "64", "--M", "0"], "M"),
     (["--c", "64", "--d", "64", "--M", "100", "--bits", "0"], "bits"),
     (["--network", "nosuchnet", "--M", "1000"], "network"),
