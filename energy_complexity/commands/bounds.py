@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="print JSON: one object for a layer, a list of per-layer objects for a network")
     g.add_argument("--json-totals", action="store_true",
                    help="with --json and many layers: print {\"layers\": [...], \"totals\": {...}}")
+    h = parser.add_argument_group("real accelerator (hierarchy-aware bound, pJ)")
+    h.add_argument("--arch", metavar="ARCH",
+                   help="also bound the energy in pJ on a real architecture: a bundled platform (eyeriss_like, "
+                        "tpu_like, edge_tpu_like, simba_like), an architecture .yaml/.json file or a Timeloop "
+                        "*.stats.txt; adds the floor no mapping can beat, the best nested schedule found and their "
+                        "gap (docs/hierarchy.md); JSON key \"hierarchy\"")
 
 
 #: What the E of this command is: energy of the two-level model machine, in its cost units.
@@ -109,23 +115,62 @@ def _print_network(source: str, net) -> None:
               f"{n['ws']}, neither on {n['none']}; a total over such layers is '-' (not a partial sum)")
 
 
+def _print_hierarchy_layer(h) -> None:
+    """The floor in pJ on the architecture, term by term, and the best nested schedule."""
+    lo = h.lower
+    print()
+    print(f"hierarchy on {h.arch.name} (pJ; the floor holds for every mapping on this architecture, "
+          f"docs/hierarchy.md)")
+    print(f"  lower bound  {lo.E_pJ:>16.6g} pJ   [{lo.pricing}]")
+    for t in lo.levels:
+        print(f"    {t['name']:<22} {t['kind']:<24} {t['words']:>16,} {t['E_pJ']:>14.6g} pJ")
+    if h.upper is None:
+        print(f"  best schedule  none: {h.infeasible}")
+    else:
+        print(f"  best schedule {h.upper.E_pJ:>16.6g} pJ   gap {h.gap:.3f}x   tiles {_tiles(h.upper.tiles)}")
+
+
+def _print_hierarchy_network(hn) -> None:
+    t = hn.totals
+    print(f"# hierarchy on {t['arch']} (pJ): per layer floor / best nested schedule / gap")
+    for i, h in enumerate(hn.layers):
+        name = (h.layer.name or f"layer{i}")[:26]
+        ub = "-" if h.upper is None else f"{h.upper.E_pJ:.4g}"
+        gap = "-" if h.upper is None else f"{h.gap:.3f}"
+        print(f"{name:<26} {h.lower.E_pJ:>12.4g} {ub:>12} {gap:>7}")
+    ub = "-" if t["upper_bound"] is None else f"{t['upper_bound']['E_pJ']:.6g} pJ (gap {t['gap']:.3f}x)"
+    print(f"# hierarchy totals: floor {t['lower_bound']['E_pJ']:.6g} pJ, best nested schedules {ub}")
+
+
 def run(args: argparse.Namespace) -> int:
     from bounds.api import evaluate, evaluate_network
 
     if args.json_totals and not args.json:
         raise CLIError("--json-totals needs --json (it selects the JSON layout)")
     machine = machine_from_args(args)
+    arch = None
+    if getattr(args, "arch", None):
+        from validation.architectures import get_architecture
+        arch = get_architecture(args.arch)
     source, layers = layers_from_args(args)
     if not layers:
         raise CLIError(f"{source}: no convolution or fully-connected layer to bound")
+    if arch is not None:
+        from bounds.hierarchy_api import evaluate_hierarchy_network
+        hier = evaluate_hierarchy_network(layers, arch)
     if source is None:
         if args.json_totals:
             raise CLIError("--json-totals applies to many layers (--network / --onnx), not to a single layer")
         r = evaluate(layers[0], machine)
         if args.json:
-            print(json.dumps(_unit_keys(r.to_json()), indent=1))
+            obj = _unit_keys(r.to_json())
+            if arch is not None:
+                obj["hierarchy"] = hier.layers[0].to_json()
+            print(json.dumps(obj, indent=1))
         else:
             _print_layer(r)
+            if arch is not None:
+                _print_hierarchy_layer(hier.layers[0])
         return 0
     net = evaluate_network(layers, machine)
     if args.json:
@@ -133,12 +178,20 @@ def run(args: argparse.Namespace) -> int:
         for i, r in enumerate(net.layers):
             obj = r.to_json()
             obj.setdefault("name", f"layer{i}")
-            items.append(_unit_keys({"name": obj.pop("name"), **obj}))
+            item = _unit_keys({"name": obj.pop("name"), **obj})
+            if arch is not None:
+                item["hierarchy"] = hier.layers[i].to_json()
+            items.append(item)
         out = items
         if args.json_totals:
             out = {"layers": items, "totals": net.totals, "infeasible_layers": _infeasible_counts(net),
                    "E_unit": E_UNIT}
+            if arch is not None:
+                out["hierarchy_totals"] = hier.totals
         print(json.dumps(out, indent=1))
     else:
         _print_network(source, net)
+        if arch is not None:
+            print()
+            _print_hierarchy_network(hier)
     return 0
