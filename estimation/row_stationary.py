@@ -123,14 +123,24 @@ def _rows_real(g: _Geom, j0: int, ne: int, i0: int, nr: int) -> int:
         lo = max(0, j0 * g.sh + i0 - g.ph)
         hi = min(g.H - 1, (j0 + ne - 1) * g.sh + i0 + nr - 1 - g.ph)
         return max(0, hi - lo + 1)
-    return sum(max(0, min(g.H - 1, j * g.sh + i0 + nr - 1 - g.ph) - max(0, j * g.sh + i0 - g.ph) + 1)
-               for j in range(j0, j0 + ne))
+    return _pe_real(g, j0, ne, i0, nr)
 
 
 def _pe_real(g: _Geom, j0: int, ne: int, i0: int, nr: int) -> int:
-    """PEs (filter row i, output row j) of a set whose input row j*sh + i - ph is real (not padding)."""
-    return sum(max(0, min(g.H - 1, j * g.sh + i0 + nr - 1 - g.ph) - max(0, j * g.sh + i0 - g.ph) + 1)
-               for j in range(j0, j0 + ne))
+    """PEs (filter row i, output row j) of a set whose input row j*sh + i - ph is real (not padding).
+
+    Output row j sees nr real rows unless it touches the padding; only those edge rows are
+    summed one by one (O(padding / stride), never a loop over ne).
+    """
+    def real(j: int) -> int:
+        return max(0, min(g.H - 1, j * g.sh + i0 + nr - 1 - g.ph) - max(0, j * g.sh + i0 - g.ph) + 1)
+
+    j_end = j0 + ne
+    lo = max(j0, -(-(g.ph - i0) // g.sh))            # first j with no padding row above
+    hi = min(j_end - 1, (g.H - i0 - nr + g.ph) // g.sh)  # last j with no padding row below
+    if hi < lo:
+        return sum(real(j) for j in range(j0, j_end))
+    return nr * (hi - lo + 1) + sum(real(j) for j in range(j0, lo)) + sum(real(j) for j in range(hi + 1, j_end))
 
 
 def _strip_values(g: _Geom, e: int, i0: int, nr: int, fn) -> tuple[int, int]:
