@@ -12,6 +12,14 @@ from complexity.layer import show_value
 
 __all__ = ["Machine", "MachineError", "EYERISS_COSTS", "REFERENCE_BITS"]
 
+
+def _is_int_in(v, lo, hi) -> bool:
+    """Whether v is an integral number (not a bool) with lo <= v <= hi; False for nan, None or text."""
+    try:
+        return not isinstance(v, bool) and int(v) == v and lo <= v <= hi
+    except (TypeError, ValueError, OverflowError):
+        return False
+
 #: Normalized per-access costs of Eyeriss in 65 nm (Yang et al. 2017, Chen et al. 2016),
 #: relative to one 16-bit MAC: DRAM 200, global buffer 6, MAC 1.
 EYERISS_COSTS = {"eD": 200.0, "eB": 6.0, "eM": 1.0}
@@ -47,11 +55,7 @@ class Machine:
     bits: int = REFERENCE_BITS
 
     def __post_init__(self) -> None:
-        try:
-            bad = isinstance(self.M, bool) or int(self.M) != self.M or self.M < 1
-        except (TypeError, ValueError, OverflowError):
-            bad = True
-        if bad:
+        if not _is_int_in(self.M, 1, float("inf")):
             raise MachineError("M", f"Buffer capacity must be a positive integer number of words, "
                                     f"got {show_value(self.M)}")
         object.__setattr__(self, "M", int(self.M))
@@ -64,11 +68,7 @@ class Machine:
             if not fv >= 0 or fv == float("inf"):
                 raise MachineError(f, f"must be a finite non-negative cost, got {show_value(v)}")
             object.__setattr__(self, f, fv)
-        try:
-            bad = isinstance(self.bits, bool) or int(self.bits) != self.bits or not 1 <= self.bits <= 64
-        except (TypeError, ValueError, OverflowError):
-            bad = True
-        if bad:
+        if not _is_int_in(self.bits, 1, 64):
             raise MachineError("bits", f"word width must be an integer from 1 to 64, got {show_value(self.bits)}")
         object.__setattr__(self, "bits", int(self.bits))
 

@@ -8,19 +8,10 @@ import pytest
 
 from bounds.hierarchy import hierarchy_lower_bound
 from complexity.layer import Layer
-from energy_complexity.cli import main
+from test_cli_bounds import run as _run
 from validation.architectures import get_architecture
 
 LAYER = ["--c", "16", "--d", "32", "--hw", "14", "--k", "3", "--pad", "1", "--M", "4096"]
-
-
-def _run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.parametrize("platform", ["eyeriss_like", "tpu_like"])
@@ -56,8 +47,8 @@ def test_network_totals_are_the_sum_of_the_layers(capsys):
     assert code == 0
     j = json.loads(out)
     lows = [it["hierarchy"]["lower_bound"]["E_pJ"] for it in j["layers"]]
-    assert j["hierarchy_totals"]["lower_bound"]["E_pJ"] == pytest.approx(sum(lows))
-    assert j["hierarchy_totals"]["E_unit"] == "pJ"
+    assert j["totals"]["hierarchy"]["lower_bound"]["E_pJ"] == pytest.approx(sum(lows))
+    assert j["totals"]["hierarchy"]["E_unit"] == "pJ"
 
 
 def test_unknown_architecture_exits_2_with_one_line(capsys):

@@ -202,7 +202,7 @@ def test_error_fields_name_the_input():
     assert error_field(cli_error(["bounds", "--network", "alexnet", "--M", "x"])) == "M"
     assert error_field(cli_error(["estimate", "--network", "alexnet", "--density-a", "0"])) == "density_a"
     assert error_field(cli_error(["estimate", "--network", "alexnet", "--bits", "99"])) == "bits"
-    # before `bounds --arch` exists, argparse's refusal belongs to the architecture field
+    # argparse's refusal of --arch (an older CLI) belongs to the architecture field
     assert error_field("energy-complexity: error: unrecognized arguments: --arch tpu_like") == "arch"
 
 

@@ -184,10 +184,9 @@ def run(args: argparse.Namespace) -> int:
             items.append(item)
         out = items
         if args.json_totals:
-            out = {"layers": items, "totals": net.totals, "infeasible_layers": _infeasible_counts(net),
+            totals = net.totals if arch is None else {**net.totals, "hierarchy": hier.totals}
+            out = {"layers": items, "totals": totals, "infeasible_layers": _infeasible_counts(net),
                    "E_unit": E_UNIT}
-            if arch is not None:
-                out["hierarchy_totals"] = hier.totals
         print(json.dumps(out, indent=1))
     else:
         _print_network(source, net)
