@@ -6,7 +6,10 @@ ratios, so a machine that drifts in speed does not bias it.  Commands:
 
 * ``bounds`` for one layer (target: <= 1.3 x (import numpy + the computation itself)),
 * ``--help`` (must import neither pandas nor sympy),
-* ``bounds --network resnet50 --json``.
+* ``bounds --network resnet50 --json``,
+* ``bounds --network resnet50 --arch eyeriss_like`` (the floor and the best nested
+  schedule per layer; measured 2.7 x the same command without ``--arch`` with
+  farm-bench, 2026-12-03: the schedule's beam search is ~80% of it).
 
 It also lists which heavy modules (sympy, pandas, scipy, matplotlib) each command
 imports, read from the process itself.  Run: ``python benchmarks/bench_cli.py [--runs N]``.
@@ -25,6 +28,8 @@ COMMANDS = {
     "bounds one layer": ["bounds", *LAYER],
     "--help": ["--help"],
     "bounds --network resnet50 --json": ["bounds", "--network", "resnet50", "--M", "64K", "--json"],
+    "bounds --network resnet50 --arch eyeriss_like": ["bounds", "--network", "resnet50", "--M", "64K",
+                                                      "--arch", "eyeriss_like"],
 }
 YARDSTICK = [sys.executable, "-c", "import numpy"]
 HEAVY = ("sympy", "pandas", "scipy", "matplotlib")

@@ -17,10 +17,10 @@ assumption are in docs/hierarchy.md.  In short:
   ``Q_k`` in all, so boundary ``k`` costs at least
   ``sum_t p_k^t C_t + min_t p_k^t * max(0, Q_k - Q_comp)``.  Several valid price systems
   ("pricings") are evaluated and the largest bound is kept;
-* registers: where every operand is read by the MACs from a one-word register per MAC
-  that exchanges words only with the next level of its operand's chain, two consecutive
+* registers: where operands are read by the MACs from one-word registers per MAC that
+  exchange words only with the next level of their operand's chain, two consecutive
   real MACs of one unit differ in at least two operands, so each of the
-  ``F_real - macs`` transitions moves at least two register words;
+  ``F_real - macs`` transitions changes at least |R| - 1 of the |R| registers;
 * compute: ``F`` MACs at ``mac_pJ``; where the architecture names the level each MAC
   reads an operand from (``mac_reads``), at least ``F / fanout`` accesses of it (one
   access reaches at most the MACs below one instance), ``F_real`` for inputs.
@@ -33,8 +33,10 @@ that on ``Architecture.two_level(machine)`` the bound is the two-level energy bo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,7 +45,7 @@ from complexity.architecture import OPERANDS, Architecture, ArchitectureError, L
 from complexity.layer import Layer
 
 __all__ = ["Boundary", "Pricing", "HierarchyBound", "boundaries", "pricings", "register_term",
-           "operand_read_terms", "hierarchy_lower_bound", "hierarchy_lower_bound_np", "hierarchy_expressions"]
+           "operand_read_terms", "psum_read_level", "hierarchy_lower_bound", "hierarchy_lower_bound_np", "hierarchy_expressions"]
 
 _FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
 #: (operand, direction) classes of a boundary crossing.
@@ -74,13 +76,17 @@ class Pricing:
 
     ``p[i]`` maps each (operand, direction) class to its price (pJ per word crossing
     boundary ``used[i]``); ``register_pJ`` is the least energy of one MAC-to-MAC
-    transition of the register term (0: not used).  docs/hierarchy.md, section 3.
+    transition of the register term (0: not used), ``register_slack_pJ`` what it takes
+    off per MAC unit for register chains, ``psum_reads`` whether the partial-sum read
+    term is used.  docs/hierarchy.md, sections 4-5.
     """
 
     name: str
     used: tuple[int, ...]
     p: tuple[dict, ...]
     register_pJ: float = 0.0
+    register_slack_pJ: float = 0.0
+    psum_reads: bool = False
 
     def compulsory(self, i: int) -> dict:
         """Prices of the compulsory classes at used boundary i: {"X_used": .., "W": .., "Y": ..}."""
@@ -154,41 +160,99 @@ def _hops(arch: Architecture, bnds, t: str):
     return out
 
 
-def register_term(arch: Architecture) -> tuple[float, dict] | None:
-    """(least pJ of one transition, {operand: pJ per register change}) or None when it does not apply.
+def _registers(arch: Architecture) -> dict:
+    """{operand: its register chain} for the operands MACs read from a one-word register per MAC.
 
-    Applies when words move only along their operand's chain (``bypass`` False) and every
-    operand's MAC-read level is a one-word register per MAC holding only that operand.
-    A change of an input or weight register costs a read of the next level of its chain
-    (shared by at most its fan-out registers) plus the register write; a change of the
-    partial-sum register spills the old one (a register read plus a write of the next
-    level, which spatial reduction may share among its fan-out).  Two consecutive real
-    MACs of a unit differ in at least two operands (docs/hierarchy.md, 3.4).
+    The chain starts at the MAC-read level and goes on through the next levels of the
+    operand's chain while they too are one-word-per-MAC levels holding only that operand
+    (a register refilled from another register, as Simba's weight register behind the MAC:
+    docs/hierarchy.md, section 5).  Partial-sum registers are single (no chain).
+    """
+    if not arch.mac_reads:
+        return {}
+    out = {}
+
+    def is_register(lv, t):
+        return lv.capacity == 1 and lv.instances == arch.macs and lv.operands == (t,)
+
+    for t in OPERANDS:
+        lv = arch.innermost(t)
+        if t not in arch.mac_reads or not is_register(lv, t):
+            continue
+        chain = arch.chain(t)
+        regs = [lv]
+        for nxt in chain[chain.index(lv) + 1:-1]:
+            if t == "Y" or not is_register(nxt, t):
+                break
+            regs.append(nxt)
+        out[t] = tuple(regs)
+    return out
+
+
+def _next_in_chain(arch: Architecture, t: str, lv: Level) -> Level:
+    chain = arch.chain(t)
+    return chain[chain.index(lv) + 1]
+
+
+def register_term(arch: Architecture) -> tuple[float, dict, float] | None:
+    """(least pJ of one MAC-to-MAC transition, {operand: pJ per register change}, slack pJ per MAC unit) or None.
+
+    Applies when words move only along their operand's chain (``bypass`` False) and at
+    least two operands are read by the MACs from a one-word register per MAC holding only
+    that operand (the set R).  Two consecutive real MACs of a unit differ in at least two
+    operands, so at least |R| - 1 registers change: the transition costs at least the sum
+    of the |R| - 1 cheapest changes.  A change of an input or weight register costs a read
+    of the next level of its chain (shared by at most that level's fan-out registers) plus
+    the register write, and, where that next level is itself a one-word register per MAC,
+    a refill of it from the level after (all but the first j changes of a unit need the
+    j-th register behind to be refilled: the slack, j times that refill per register and
+    unit, is taken off).  A change of the partial-sum register spills the old one (a
+    register read plus a write of the next level, which spatial reduction may share among
+    its fan-out).  docs/hierarchy.md, section 5.
     """
     _check(arch)
-    if arch.bypass or not arch.mac_reads:
+    regs = _registers(arch)
+    if arch.bypass or len(regs) < 2:
         return None
-    regs = {t: arch.innermost(t) for t in OPERANDS}
-    if any(lv.capacity != 1 or lv.instances != arch.macs or lv.operands != (t,) for t, lv in regs.items()):
-        return None
-    c = {}
-    for t, reg in regs.items():
-        nxt = arch.chain(t)[1]
+    c, slack = {}, 0.0
+    for t, chain in regs.items():
+        reg = chain[0]
         if t == "Y":
+            nxt = _next_in_chain(arch, t, reg)
             c[t] = reg.read_pJ[t] + nxt.write_pJ[t] / arch.fanout(nxt)
-        else:
-            c[t] = nxt.read_pJ[t] / arch.fanout(nxt) + reg.write_pJ[t]
-    pair = min(c["X"] + c["W"], c["X"] + c["Y"], c["W"] + c["Y"])
-    return float(pair), c
+            continue
+        c[t] = 0.0
+        for j, lv in enumerate(chain):
+            nxt = _next_in_chain(arch, t, lv)
+            hop = nxt.read_pJ[t] / arch.fanout(nxt) + lv.write_pJ[t]
+            c[t] += hop
+            slack += j * hop
+    return float(sum(sorted(c.values())[:len(c) - 1])), c, float(slack)
 
 
-def _chain_pricing(arch: Architecture, bnds, used: tuple[int, ...], split: str, register_pJ: float) -> Pricing:
+def psum_read_level(arch: Architecture) -> Level | None:
+    """The level whose partial-sum reads the bound counts apart, or None (docs/hierarchy.md, section 5).
+
+    When MACs update partial sums in a named level that is not a register (``mac_reads``
+    names it for Y, ``bypass`` False), every partial-sum word written there must be read
+    there again (A3), so its Y reads are at least its datapath writes.
+    """
+    if arch.bypass or not arch.mac_reads or "Y" not in arch.mac_reads or "Y" in _registers(arch):
+        return None
+    return arch.level(arch.mac_reads["Y"])
+
+
+def _chain_pricing(arch: Architecture, bnds, used: tuple[int, ...], split: str, register_pJ: float,
+                   register_slack_pJ: float = 0.0, psum_reads: bool = False) -> Pricing:
     """Prices valid when words move only between consecutive levels of their operand's chain.
 
     Each hop (a, b) of operand t costs read_b + write_a inward and read_a + write_b
     outward; the hop's cost is put on the boundaries it crosses among ``used``: all on the
-    innermost ("inner"), all on the outermost ("outer") or shared equally ("equal").
+    innermost ("inner"), all on the outermost ("outer") or shared equally ("equal").  With
+    ``psum_reads`` the reads of Y at psum_read_level are left out of the hop costs (they
+    are counted apart, all of them, by the partial-sum read term).
     """
+    L = psum_read_level(arch) if psum_reads else None
     p: list[dict] = [{cls: 0.0 for cls in _CLASSES} for _ in used]
     index = {k: i for i, k in enumerate(used)}
     for t in OPERANDS:
@@ -197,6 +261,9 @@ def _chain_pricing(arch: Architecture, bnds, used: tuple[int, ...], split: str, 
             if not on:
                 continue
             cost = {"in": b.read_pJ[t] + a.write_pJ[t], "out": a.read_pJ[t] + b.write_pJ[t]}
+            if L is not None and t == "Y":
+                cost = {"in": cost["in"] - (b.read_pJ[t] if b is L else 0.0),
+                        "out": cost["out"] - (a.read_pJ[t] if a is L else 0.0)}
             if split == "inner":
                 share = {on[0]: 1.0}
             elif split == "outer":
@@ -206,7 +273,8 @@ def _chain_pricing(arch: Architecture, bnds, used: tuple[int, ...], split: str, 
             for k, f in share.items():
                 for direction in ("in", "out"):
                     p[index[k]][(t, direction)] += f * cost[direction]
-    return Pricing(f"chain/{split}" + ("+registers" if register_pJ else ""), used, tuple(p), register_pJ)
+    name = f"chain/{split}" + ("+registers" if register_pJ else "") + ("+psum-reads" if L is not None else "")
+    return Pricing(name, used, tuple(p), register_pJ, register_slack_pJ, L is not None)
 
 
 def pricings(arch: Architecture) -> tuple[Pricing, ...]:
@@ -214,7 +282,8 @@ def pricings(arch: Architecture) -> tuple[Pricing, ...]:
 
     Always the bypass-safe telescoping prices; when words follow their operand's chain,
     also the hop prices with three ways to share a hop among the boundaries it crosses,
-    each with and (where registers apply) without the register term.  With the register
+    each with and (where registers apply) without the register term, and with and
+    (where psum_read_level applies) without the partial-sum read term.  With the register
     term, the boundaries that register moves cross are left out, so no move is charged twice.
     """
     bnds = boundaries(arch)
@@ -223,13 +292,16 @@ def pricings(arch: Architecture) -> tuple[Pricing, ...]:
         return tuple(out)
     all_k = tuple(bd.k for bd in bnds)
     reg = register_term(arch)
-    variants = [(all_k, 0.0)]
+    variants = [(all_k, 0.0, 0.0)]
     if reg is not None:
-        reg_crossed = {k for t in OPERANDS for k in _hops(arch, bnds, t)[0][2]}
-        variants.append((tuple(k for k in all_k if k not in reg_crossed), reg[0]))
-    for used, reg_pJ in variants:
+        reg_crossed = {k for t, chain in _registers(arch).items()
+                       for _a, _b, crossed in _hops(arch, bnds, t)[:len(chain)] for k in crossed}
+        variants.append((tuple(k for k in all_k if k not in reg_crossed), reg[0], reg[2]))
+    psum = (False, True) if psum_read_level(arch) is not None else (False,)
+    for used, reg_pJ, slack in variants:
         for split in ("inner", "outer", "equal"):
-            out.append(_chain_pricing(arch, bnds, used, split, reg_pJ))
+            for ps in psum:
+                out.append(_chain_pricing(arch, bnds, used, split, reg_pJ, slack, ps))
     return tuple(out)
 
 
@@ -313,10 +385,17 @@ def _bound_terms(arch: Architecture, pr: Pricing, Q: list, sz: dict, ops) -> lis
         terms.append((bnds[k].outside, "traffic", Q[k], E))
     if pr.register_pJ:
         n = ops.pos(sz["F_real"] - arch.macs)
-        terms.append(("registers", "register transitions", n, ops.num(pr.register_pJ) * n))
+        E = ops.num(pr.register_pJ) * n
+        if pr.register_slack_pJ:
+            E = ops.pos(E - ops.num(pr.register_slack_pJ * arch.macs))
+        terms.append(("registers", "register transitions", n, E))
     for t, name, kind, fan, cost in operand_read_terms(arch):
         n = ops.ceil_div(sz["F_real"] if t == "X" else sz["F"], fan)
         terms.append((name, f"operand {kind}s ({t})", n, ops.num(cost) * n))
+    if pr.psum_reads:
+        L = psum_read_level(arch)
+        n = ops.ceil_div(sz["F_real"], arch.fanout(L))
+        terms.append((L.name, "partial-sum reads (Y)", n, ops.num(L.read_pJ["Y"]) * n))
     terms.append(("mac", "mac", sz["F"], ops.num(arch.mac_pJ) * sz["F"]))
     return terms
 
@@ -354,6 +433,15 @@ def hierarchy_lower_bound(layer: Layer, arch: Architecture) -> HierarchyBound:
     integers of bounds.lower_bound.lower_bound at M = U_k; energies are floats, lowered by
     a relative 1e-12 so rounding cannot lift them.
     """
+    shape = layer.replace(name="") if layer.name else layer
+    hb = _hierarchy_cached(shape, arch)
+    # the cached result is shared: hand out copies of its per-term dicts
+    return dataclasses.replace(hb, levels=tuple(dict(t) for t in hb.levels))
+
+
+@lru_cache(maxsize=4096)
+def _hierarchy_cached(layer: Layer, arch: Architecture) -> HierarchyBound:
+    """hierarchy_lower_bound for one layer shape (a network repeats shapes: ResNet-50 has 24 in 54 layers)."""
     from bounds.lower_bound import lower_bound
     from complexity.machine import Machine
 
@@ -412,7 +500,11 @@ def hierarchy_expressions(arch: Architecture) -> dict:
     ex = lb_expressions()
     sz = {"X_used": ex["X_used"], "W": sy.W, "Y": sy.Y, "F": ex["F"], "F_real": ex["F_real"]}
     bnds = boundaries(arch)
-    Q = [ex["Q"].subs(sy.M, max(M_MIN, bd.U)) for bd in bnds]
-    per = {pr.name: sp.Add(*[t[3] for t in _bound_terms(arch, pr, Q, sz, _Sym)]) for pr in pricings(arch)}
-    E = sp.Max(*per.values()) if len(per) > 1 else next(iter(per.values()))
+    # built unevaluated: re-evaluating every Min/Max/floor of Q with a numeric M (and the
+    # Max over pricings) takes sympy minutes and changes nothing a substitution would not
+    prs = pricings(arch)
+    with sp.evaluate(False):
+        Q = [ex["Q"].xreplace({sy.M: sp.Integer(max(M_MIN, bd.U))}) for bd in bnds]
+        per = {pr.name: sp.Add(*[t[3] for t in _bound_terms(arch, pr, Q, sz, _Sym)]) for pr in prs}
+        E = sp.Max(*per.values()) if len(per) > 1 else next(iter(per.values()))
     return {"E": E, "E_pricing": per, "Q": Q, "U": [bd.U for bd in bnds]}

@@ -141,14 +141,17 @@ def test_zigzag_capacities_equal_onchip_words(platform, buffer_words):
     a = zigzag_architecture(platform, buffer_words)
     plat = get_platform(platform)
     mems = plat.hardware_data()["memories"]
-    assert [lv.name for lv in a.levels] == [MAC_REGISTERS] + list(mems)
-    regs = a.levels[0]
-    assert regs.capacity == 3 and regs.instances == a.macs and regs.operands == ("X", "W", "Y")
-    assert set(regs.read_pJ.values()) == set(regs.write_pJ.values()) == {0.0}
-    assert dict(a.mac_reads) == {"X": MAC_REGISTERS, "W": MAC_REGISTERS, "Y": MAC_REGISTERS}
-    assert a.onchip_words - regs.total_words == onchip_words(platform, buffer_words)
+    assert [lv.name for lv in a.levels] == [MAC_REGISTERS["X"], MAC_REGISTERS["W"]] + list(mems)
+    regs = a.levels[:2]
+    for t, r in zip(("X", "W"), regs):   # one free one-word register per MAC for inputs and weights
+        assert r.capacity == 1 and r.instances == a.macs and r.operands == (t,)
+        assert dict(r.read_pJ) == dict(r.write_pJ) == {t: 0.0}
+    # partial sums are updated in the innermost memory ZigZag gives them
+    y_first = next(name for name in mems if "O" in mems[name]["operands"])
+    assert dict(a.mac_reads) == {**MAC_REGISTERS, "Y": y_first}
+    assert a.onchip_words - sum(r.total_words for r in regs) == onchip_words(platform, buffer_words)
     parts = onchip_memories(platform, buffer_words)
-    for lv in a.onchip[1:]:
+    for lv in a.onchip[2:]:
         assert lv.capacity * plat.bits == parts[lv.name][0] and lv.instances == parts[lv.name][1]
     if buffer_words is not None:
         assert a.level(plat.buffer_memory).capacity == buffer_words
@@ -302,7 +305,7 @@ def test_arch_show_table_list_and_buffer_words(capsys):
     assert code == 0
     row = next(ln for ln in out.splitlines() if ln.startswith("sram_1M "))
     assert row.split()[1:4] == ["2,048", "1", "2,048"]
-    assert f"on-chip words: {onchip_words('eyeriss_like', 2048) + 3 * 168:,}" in out
+    assert f"on-chip words: {onchip_words('eyeriss_like', 2048) + 2 * 168:,}" in out
     assert "MACs: 168 units at 0.5 pJ" in out
     code, js, _ = _cli(capsys, "arch", "show", "simba_like", "--json")
     assert json.loads(js) == zigzag_architecture("simba_like").to_dict()

@@ -3,8 +3,8 @@
 Two importers build the memory hierarchy the hierarchy-aware bound needs:
 
 * ``zigzag_architecture(platform)``: a bundled ZigZag platform (validation/platforms),
-  one level per memory of its hardware YAML plus an implicit ``mac_registers`` level
-  that models ZigZag's operand stationarity at the MACs;
+  one level per memory of its hardware YAML after two implicit one-word registers per MAC
+  (one for inputs, one for weights) that model ZigZag's operand stationarity at the MACs;
 * ``timeloop_architecture(stats_path)``: a Timeloop/Accelergy ``*.stats.txt``, one
   level per storage level that keeps data.
 
@@ -29,8 +29,8 @@ __all__ = ["architecture_names", "architecture_descriptions", "get_architecture"
 #: ZigZag's memory operands -> the model's tensors.
 ZIGZAG_OPERANDS = {"I1": "X", "I2": "W", "O": "Y"}
 
-#: Name of the implicit per-MAC register level of the ZigZag importer.
-MAC_REGISTERS = "mac_registers"
+#: Names of the implicit per-MAC operand registers of the ZigZag importer (inputs, weights).
+MAC_REGISTERS = {"X": "mac_register_X", "W": "mac_register_W"}
 
 # ZigZag port allocation directions: tl / th read the memory (to low / to high),
 # fh / fl write it (from high / from low).
@@ -84,8 +84,10 @@ def zigzag_port_energies(memory: dict, bits: int, name: str = "memory") -> dict[
 def zigzag_architecture(platform, buffer_words: int | None = None) -> Architecture:
     """The hierarchy of a bundled ZigZag platform (a name or a validation.platforms.Platform).
 
-    Levels: ``mac_registers`` (one word per operand per MAC, free: ZigZag keeps an operand
-    in the MAC while the innermost loops do not change it), then every memory of the
+    Levels: ``mac_register_X`` and ``mac_register_W`` (one word per MAC each, free: ZigZag
+    keeps an input or a weight in the MAC while the innermost loops do not change it, but
+    updates every partial sum in the innermost memory holding outputs, which is therefore
+    the level MACs read Y from), then every memory of the
     hardware file innermost first, DRAM last.  Capacities are words of ``platform.bits``
     per instance, instances ZigZag's unroll count (validation.platforms.onchip_memories,
     the Buffer memory resized to ``buffer_words``); energies per word from the ports
@@ -103,8 +105,8 @@ def zigzag_architecture(platform, buffer_words: int | None = None) -> Architectu
     mems = data["memories"]
     arr = data["operational_array"]
     macs = math.prod(int(s) for s in arr["sizes"])
-    zero = MappingProxyType({t: 0.0 for t in OPERANDS})
-    levels = [Level(MAC_REGISTERS, 3, macs, OPERANDS, zero, zero)]
+    levels = [Level(MAC_REGISTERS[t], 1, macs, (t,), MappingProxyType({t: 0.0}), MappingProxyType({t: 0.0}))
+              for t in ("X", "W")]
     names = list(mems)
     for name in names:
         mem = mems[name]
@@ -124,7 +126,8 @@ def zigzag_architecture(platform, buffer_words: int | None = None) -> Architectu
     source = f"zigzag-dse {_zigzag_version()}; hardware {hw.name} sha256:{_sha256_prefix(hw)}{resized}"
     return Architecture(
         name=plat.name, word_bits=plat.bits, levels=tuple(levels), mac_pJ=float(arr["unit_energy"]), macs=macs,
-        mac_reads=MappingProxyType({t: MAC_REGISTERS for t in OPERANDS}), bypass=False,
+        mac_reads=MappingProxyType({**MAC_REGISTERS, "Y": next(lv.name for lv in levels if "Y" in lv.operands)}),
+        bypass=False,
         description=plat.description, source=source)
 
 

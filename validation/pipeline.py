@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from validation.calibration import Calibration, fit_calibration
+from validation.hierarchy_check import below_rows, hierarchy_rows, hierarchy_table
 from validation.proxies import ProxyComparison, compare_predictors, proxy_columns
 from validation.reference_data import ReferenceDataError, validate_reference_frame
 from validation.regression import MIN_ROWS, InsufficientDataError, LogLogFit, fit_loglog
@@ -53,6 +54,10 @@ class ValidationResult:
     (see ``calibrated_costs``).  ``soundness``: per platform, the rows whose DRAM words
     reach Q_LB(M) and Q_LB(M_onchip) (validation.soundness.soundness_table; empty
     when the data has no ``dram_words``); ``soundness_worst``: the worst rows.
+    ``hierarchy``: per platform with an architecture, the energy floor in pJ against the
+    row energies (validation.hierarchy_check.hierarchy_table: n_below, n_below_explained,
+    gap_median, gap_max); ``hierarchy_below``: every row below the floor; the fit of
+    energy_pJ on the floor is ``fits[(platform, "hier_LB")]``.
     """
 
     source: str
@@ -69,6 +74,8 @@ class ValidationResult:
     platform_costs: dict = field(default_factory=dict)
     soundness: pd.DataFrame = field(default_factory=pd.DataFrame)
     soundness_worst: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hierarchy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hierarchy_below: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     # ----- notebook ----------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -237,6 +244,17 @@ class ValidationResult:
                 rec["proxy_comparison"] = dict(aic=float(row["aic"]), delta_aic=float(row["delta_aic"]),
                                                best_predictor=pc.best, verdict=pc.verdict)
             rec["costs"] = dict(costs_used)
+            if b in ("hier_LB", "hier_UB") and len(self.hierarchy) and p in set(self.hierarchy["platform"]):
+                h = self.hierarchy.set_index("platform").loc[p]
+                rec.update(unit="pJ", arch=h["arch"], n_below=int(h["n_below"]),
+                           n_below_explained=int(h["n_below_explained"]), gap_median=float(h["gap_median"]),
+                           gap_max=float(h["gap_max"]), gap_min=float(h["min_gap"]))
+                if b == "hier_UB":   # the schedule's own numbers
+                    rec.update(ub_over_lb_median=float(h["ub_over_lb_median"]),
+                               ub_over_lb_max=float(h["ub_over_lb_max"]),
+                               ref_over_ub_median=float(h["ref_over_ub_median"]),
+                               n_ref_below_ub=int(h["n_ref_below_ub"]))
+                rec.pop("costs", None)
             if b == "LB" and len(self.soundness) and p in set(self.soundness["platform"]):
                 rec["soundness"] = {k: v for k, v in self.soundness.to_dict("records")[
                     list(self.soundness["platform"]).index(p)].items() if k != "platform"}
@@ -294,12 +312,33 @@ class ValidationResult:
                   Section("Soundness: worst rows per platform",
                           "Least dram_words / Q_LB(M_onchip) (or / Q_LB(M) without M_onchip); undercount names "
                           "the operands counted below their compulsory size.", self.soundness_worst)]
+        if len(self.hierarchy):
+            s += [Section("Energy floor on each platform's architecture (pJ)",
+                          "hier_LB: the hierarchy-aware lower bound in pJ (docs/hierarchy.md) on the named "
+                          "architecture (a bundled platform with its Buffer resized to the row's M, or the one "
+                          "given with --arch); gap = energy_pJ / hier_LB, the mapping gap (pJ over pJ, >= 1 "
+                          "wherever the estimator meets the bound's assumptions). n_below counts rows under "
+                          "the floor; n_below_explained those of them where the estimator moves an operand "
+                          "fewer times from DRAM than the layer uses it (undercount) and adding the missing "
+                          "words, at the estimator's own cost per word of that operand, lifts the row to the "
+                          "floor. The fit of energy_pJ on hier_LB is the bound 'hier_LB' in the fit table. "
+                          "With --upper: hier_UB, the energy of the best nested schedule found on the same "
+                          "architecture (bounds/nested.py), ub_over_lb = hier_UB / hier_LB, ref_over_ub = "
+                          "energy_pJ / hier_UB (below 1 where the estimator's mapping beats that schedule: "
+                          "it is an upper bound on the best mapping, not a bound on the estimator) and the "
+                          "fit 'hier_UB'.",
+                          self.hierarchy),
+                  Section("Rows below the energy floor",
+                          "Every row with energy_pJ < hier_LB (pJ), the operands it undercounts and the gap "
+                          "once corrected (gap_corrected >= 1: explained by the undercount).",
+                          self.hierarchy_below)]
         return s
 
     def write_report(self, directory, figures=()) -> list:
         """report.md + report.html (validation.report.write_report), plus every table as CSV
         (fits.csv, diagnostics.csv, calibration.csv, proxies.csv, j_tests.csv, scaling_series.csv,
-        scaling_summary.csv, soundness.csv, soundness_worst.csv) and validation.json (``records()``).
+        scaling_summary.csv, soundness.csv, soundness_worst.csv, hierarchy.csv, hierarchy_below.csv) and
+        validation.json (``records()``).
         Returns the paths written."""
         import json
         from pathlib import Path
@@ -312,7 +351,8 @@ class ValidationResult:
                         ("calibration", self.calibration_table()), ("proxies", self.proxy_table()),
                         ("j_tests", self.j_table()), ("scaling_series", self.scaling),
                         ("scaling_summary", self.scaling_summary), ("soundness", self.soundness),
-                        ("soundness_worst", self.soundness_worst)):
+                        ("soundness_worst", self.soundness_worst), ("hierarchy", self.hierarchy),
+                        ("hierarchy_below", self.hierarchy_below)):
             t.to_csv(d / f"{name}.csv", index=False)
             paths.append(d / f"{name}.csv")
         (d / "summary.md").write_text(self.summary_markdown(), encoding="utf-8")
@@ -350,13 +390,18 @@ def _json_safe(obj):
 def run_validation(df: pd.DataFrame, platform: str | None = None, *, eD: float = 200.0, eB: float = 6.0,
                    eM: float = 1.0, bits: int = 16, alpha: float = 0.05, folds: int = 5, seed: int = 0,
                    source: str = "reference data", evaluate=None,
-                   platform_costs: dict | None = None) -> ValidationResult:
+                   platform_costs: dict | None = None, archs: dict | None = None, upper: bool = False,
+                   progress: bool = False) -> ValidationResult:
     """Validate the bounds against the reference energies in ``df`` (reference CSV layout).
 
     ``platform`` restricts to one platform.  ``eD``/``eB``/``eM``/``bits`` are the
     energy costs of the bounds.  ``evaluate(df, costs) -> df with bound columns``
     defaults to bounds.api.evaluate_table.  ``platform_costs`` ({platform: {eD, eB,
     eM, bits}}) overrides the costs per platform (e.g. from ``calibrated_costs``).
+    ``archs`` ({platform: architecture name, file or Architecture}) names the
+    architecture of the energy floor per platform; bundled platforms default to their
+    own (validation.hierarchy_check.row_architectures).  ``upper`` also fits the energy
+    on the best nested schedule's (bound ``hier_UB``; ~0.05 s a row, ``progress`` shows a bar).
     Raises ReferenceDataError on malformed
     input, an unknown platform, or a platform with fewer than MIN_ROWS rows.
     """
@@ -406,6 +451,18 @@ def run_validation(df: pd.DataFrame, platform: str | None = None, *, eD: float =
                                          proxy_columns(t), level=alpha, what=f"platform {p!r} proxy comparison")
         except InsufficientDataError as exc:
             prox[p] = exc
+    hrows = hierarchy_rows(table, archs, upper=upper, progress=progress)
+    if len(hrows):
+        hb = [b for b in ("hier_LB", "hier_UB") if b in hrows.columns]
+        table = table.assign(**{b: hrows[b].reindex(table.index) for b in hb})
+        for p in sorted(set(hrows["platform"])):
+            g = hrows[hrows["platform"] == p]
+            for b in hb:
+                try:
+                    fits[(p, b)] = fit_loglog(g["energy_pJ"].to_numpy(float), g[b].to_numpy(float),
+                                              alpha=alpha, what=f"platform {p!r} bound {b}")
+                except InsufficientDataError as exc:
+                    fits[(p, b)] = exc
     series = scaling_slopes(table, BOUND_COLUMNS)
     sound, worst = pd.DataFrame(), pd.DataFrame()
     if "dram_words" in table.columns and pd.to_numeric(table["dram_words"], errors="coerce").notna().any():
@@ -415,7 +472,8 @@ def run_validation(df: pd.DataFrame, platform: str | None = None, *, eD: float =
     return ValidationResult(source=source, costs=costs, platforms=platforms, table=table, fits=fits,
                             calibrations=cals, proxies=prox, scaling=series,
                             scaling_summary=summarize_scaling(series), alpha=alpha, notes=notes,
-                            platform_costs=platform_costs, soundness=sound, soundness_worst=worst)
+                            platform_costs=platform_costs, soundness=sound, soundness_worst=worst,
+                            hierarchy=hierarchy_table(hrows), hierarchy_below=below_rows(hrows))
 
 
 def calibrated_costs(result: ValidationResult, counts: str = "LB") -> dict:

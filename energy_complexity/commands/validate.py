@@ -49,7 +49,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--calibrated-costs", action="store_true",
                    help="fit each platform with its own cost ratio: eD and eM from the calibration on the "
                         "lower bound's counts (an in-sample check; see docs/validation.md)")
+    parser.add_argument("--arch", metavar="PLATFORM=ARCH[,...]", default=None,
+                        help="architecture of the energy floor (pJ) per platform: a bundled name, a "
+                             ".yaml/.json file or a Timeloop *.stats.txt (default: each bundled platform's "
+                             "own, its Buffer resized to the row's M)")
+    parser.add_argument("--upper", action="store_true",
+                        help="also the best nested schedule's energy per row (bound hier_UB; ~0.05 s a row, "
+                             "with a progress bar)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default %(default)d)")
+
+
+def _parse_archs(spec: str | None) -> dict:
+    """``PLATFORM=ARCH[,...]`` -> {platform: Architecture}; one clear line on a bad pair or file."""
+    if not spec:
+        return {}
+    from validation.architectures import get_architecture
+    out = {}
+    for part in spec.split(","):
+        plat, sep, arch = part.partition("=")
+        if not sep or not plat.strip() or not arch.strip():
+            raise CLIError(f"--arch: expected PLATFORM=ARCH[,...], got {part!r}")
+        out[plat.strip()] = get_architecture(arch.strip())
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         df = read_reference_csv(path)
         kw = dict(eD=args.eD, eB=args.eB, eM=args.eM, bits=args.bits, folds=args.folds,
                   source=str(path) if args.data else "bundled validation/data/" + path.name)
+        kw.update(archs=_parse_archs(args.arch), upper=args.upper, progress=args.upper and sys.stderr.isatty())
         res = run_validation(df, args.platform, **kw)
         if args.calibrated_costs:
             res = run_validation(df, args.platform, platform_costs=calibrated_costs(res), **kw)
