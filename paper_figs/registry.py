@@ -77,7 +77,8 @@ def register(name: str, summary: str, *, needs_reference: bool = False):
 
 
 #: Figure modules of paper_figs (each registers the figure of its name), in paper order.
-ORDER = ("bound_vs_estimate", "energy_vs_buffer", "gap_map", "residuals", "network_layers", "energy_vs_macs")
+ORDER = ("bound_vs_estimate", "energy_vs_buffer", "gap_map", "residuals", "network_layers", "energy_vs_macs",
+         "mapping_gap")
 
 
 def _load_all() -> None:

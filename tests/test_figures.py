@@ -63,14 +63,15 @@ def _check_files(res, name):
         assert im.size[0] > 400 and im.size[1] > 300
 
 
-def test_registry_lists_the_six_figures():
+def test_registry_lists_the_seven_figures():
     assert figure_names() == ["bound_vs_estimate", "energy_vs_buffer", "gap_map", "residuals",
-                              "network_layers", "energy_vs_macs"]
-    assert {n for n, s in FIGURES.items() if s.needs_reference} == {"bound_vs_estimate", "residuals"}
+                              "network_layers", "energy_vs_macs", "mapping_gap"]
+    assert {n for n, s in FIGURES.items() if s.needs_reference} == {"bound_vs_estimate", "residuals",
+                                                                      "mapping_gap"}
 
 
 def test_reference_figures_skip_without_data(tmp_path):
-    for name in ("bound_vs_estimate", "residuals"):
+    for name in ("bound_vs_estimate", "residuals", "mapping_gap"):
         res = make_figure(name, tmp_path, FigureInputs(source="nothing here"))
         assert res.paths == () and "needs reference energy data (nothing here)" in res.skipped
     assert list(tmp_path.iterdir()) == []
@@ -278,3 +279,27 @@ def test_cli_writes_figures_and_reports_skips(tmp_path, reference, capsys):
     assert main(["figures", "--M", "0", "--out", str(tmp_path)]) == 2
     assert main(["figures", "--list"]) == 0
     assert "[needs reference data]" in capsys.readouterr().out
+
+
+def test_mapping_gap_plots_the_floor_check(tmp_path, reference):
+    from validation.hierarchy_check import hierarchy_rows
+    from validation.reference_data import bundled_reference_path, read_reference_csv
+    full = read_reference_csv(bundled_reference_path())
+    # every undercounted edge_tpu_like row (the ones below the floor) and a sample of the rest
+    ref = pd.concat([full[full["dram_words_X"] < 0.9 * full["c"] * full["h"] * full["w"]].head(30),
+                     full.sample(120, random_state=3)]).drop_duplicates()
+    # the synthetic platforms of the fixture have no architecture: the figure says so
+    res = make_figure("mapping_gap", tmp_path, FigureInputs(reference=reference[1], source="test"))
+    assert res.paths == () and "architecture" in res.skipped
+    res = make_figure("mapping_gap", tmp_path, FigureInputs(reference=ref, source="test"))
+    assert res.skipped is None and res.paths[0].stat().st_size > 5000
+    rows = hierarchy_rows(ref.reset_index(drop=True))
+    for p, d in res.data["platforms"].items():
+        g = rows[rows["platform"] == p]
+        np.testing.assert_allclose(d["gap"], g["gap"].to_numpy())
+        # a point below the floor is only ever an undercounted row, lifted by its correction
+        below = d["gap"] < 1
+        assert d["undercount"][below].all() and (d["gap_corrected"][below] >= 1).all()
+        parts = res.data["parts"][p]
+        assert sum(parts["ref"].values()) == pytest.approx(g["energy_pJ"].sum())
+        assert parts["floor"] == pytest.approx(g["hier_LB"].sum())
