@@ -409,13 +409,32 @@ def _block_multiples(g: _Geom, glb: int, e: int, mt: int, ct: int) -> tuple:
             _fit_multiples(_cdiv(g.E, e), e, g.E, cap_e))
 
 
-@lru_cache(maxsize=4096)
-def _block_grid(g: _Geom, glb: int, e: int, mt: int, ct: int) -> tuple:
-    """Every combination of ``_block_multiples`` as four flat arrays (nb varies slowest); cached, read-only."""
-    grid = [v.ravel() for v in np.meshgrid(*_block_multiples(g, glb, e, mt, ct), indexing="ij")]
+#: Grids up to this many rows are cached (a huge layer has grids of 10^5-10^6 rows, each
+#: tens of MB, and thousands of pass shapes: caching those filled gigabytes); batches are
+#: evaluated in pieces of at most _BATCH_ROWS rows, so memory stays bounded at any size.
+_CACHE_ROWS = 1 << 14
+_BATCH_ROWS = 1 << 17
+
+
+def _flat_grid(mult) -> tuple:
+    grid = [v.ravel() for v in np.meshgrid(*mult, indexing="ij")]
     for v in grid:
         v.flags.writeable = False
     return tuple(grid)
+
+
+@lru_cache(maxsize=4096)
+def _block_grid_cached(g: _Geom, glb: int, e: int, mt: int, ct: int) -> tuple:
+    return _flat_grid(_block_multiples(g, glb, e, mt, ct))
+
+
+def _block_grid(g: _Geom, glb: int, e: int, mt: int, ct: int) -> tuple:
+    """Every combination of ``_block_multiples`` as four flat arrays (nb varies slowest), read-only;
+    cached when small (``_CACHE_ROWS``)."""
+    mult = _block_multiples(g, glb, e, mt, ct)
+    if math.prod(len(v) for v in mult) <= _CACHE_ROWS:
+        return _block_grid_cached(g, glb, e, mt, ct)
+    return _flat_grid(mult)
 
 
 def _fit_multiples(n: int, unit: int, total: int, cap: int) -> np.ndarray:
@@ -431,10 +450,35 @@ def _search_glb(g, cfg, e, p, q, pm, pc, costs, g_w, g_a, mf):
 
 
 def _search_glb_batch(g, cfg, shapes, costs, g_w, g_a, mf):
-    """``_search_glb`` for many pass shapes (e, p, q, pm, pc) in one vectorized evaluation."""
-    cols = {k: [] for k in ("e", "p", "q", "pm", "pc", "nb", "km", "kc", "ke", "seg")}
+    """``_search_glb`` for many pass shapes (e, p, q, pm, pc), vectorized in pieces of at most
+    ``_BATCH_ROWS`` grid rows (a shape's grid may be cut into several): exact, bounded memory."""
+    best = [(math.inf, None)] * len(shapes)
+    chunk, rows = [], 0
+
+    def flush():
+        for (j, _, _), r in zip(chunk, _search_glb_pieces(g, cfg, chunk, costs, g_w, g_a, mf)):
+            if r[0] < best[j][0]:          # strict: on ties the earlier grid row wins, as in one piece
+                best[j] = r
+
     for j, (e, p, q, pm, pc) in enumerate(shapes):
         grid = _block_grid(g, cfg.glb_words, e, p * pm, q * pc)
+        for lo in range(0, grid[0].size, _BATCH_ROWS):
+            piece = tuple(v[lo:lo + _BATCH_ROWS] for v in grid)
+            if chunk and rows + piece[0].size > _BATCH_ROWS:
+                flush()
+                chunk, rows = [], 0
+            chunk.append((j, (e, p, q, pm, pc), piece))
+            rows += piece[0].size
+    if chunk:
+        flush()
+    return best
+
+
+def _search_glb_pieces(g, cfg, pieces, costs, g_w, g_a, mf):
+    """The best (energy, RSMapping) of each piece (shape index, pass shape, block-grid rows) in one evaluation."""
+    shapes = [sh for _, sh, _ in pieces]
+    cols = {k: [] for k in ("e", "p", "q", "pm", "pc", "nb", "km", "kc", "ke", "seg")}
+    for j, ((e, p, q, pm, pc), grid) in enumerate(zip(shapes, (gr for _, _, gr in pieces))):
         n = grid[0].size
         for k, v in zip(("nb", "km", "kc", "ke"), grid):
             cols[k].append(v)

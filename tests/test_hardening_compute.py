@@ -258,7 +258,7 @@ def test_rs_trip_values_and_search_equal_the_loop_over_1_to_n(monkeypatch):
               ((64, 64, 56, 3), (3, 96, 55, 11), (512, 128, 14, 3), (256, 64, 28, 1), (33, 17, 9, 3))]
     new = [rs.search_mapping(L) for L in layers]
     rs._search.cache_clear()
-    rs._block_grid.cache_clear()
+    rs._block_grid_cached.cache_clear()
     # the reference: every trip value 1..n, no GLB pre-filter
     monkeypatch.setattr(rs, "_block_grid", lambda g, glb, e, mt, ct: tuple(
         v.ravel() for v in np.meshgrid(_old_trip_values(g.N), _old_trip_values(-(-g.M // mt)),
@@ -431,3 +431,16 @@ def test_os_axis_candidates_numpy_path_equals_python_path():
         o = (n + 2 * p - k) // s + 1
         assert o > 4096
         assert np.array_equal(osm._axis_candidates(n, k, s, p, o), osm._axis_candidates_small(n, k, s, p, o))
+
+
+def test_rs_search_in_small_pieces_equals_one_piece(monkeypatch):
+    """Cutting the block grids into pieces (bounded memory) changes no mapping."""
+    layers = [Layer.conv(c=c, d=d, hw=hw, k=k, pad=k // 2) for c, d, hw, k in ((33, 17, 9, 3), (16, 24, 14, 3))]
+    whole = [rs.search_mapping(L) for L in layers]
+    rs._search.cache_clear()
+    rs._block_grid_cached.cache_clear()
+    monkeypatch.setattr(rs, "_BATCH_ROWS", 5)       # grids (up to 12 rows here) split across pieces
+    monkeypatch.setattr(rs, "_CACHE_ROWS", 0)       # and nothing cached
+    pieces = [rs.search_mapping(L) for L in layers]
+    rs._search.cache_clear()
+    assert [(m.to_dict(), x) for m, x in pieces] == [(m.to_dict(), x) for m, x in whole]
