@@ -1,9 +1,10 @@
-"""Shared data steps of the figures: bounds of layers (bounds.api.evaluate_table), unit conversion, labels.
+"""Shared data steps of the figures: bounds of layers (bounds.api.evaluate_table), the user's case, labels.
 
-The bounds' energies are in model units (one 16-bit MAC = eM = 1); reference
-energies are in pJ.  To draw both on one axis, a bound is converted to pJ with the
-platform's own MAC energy (reference ``energy_mac_pJ`` / F, median over rows);
-without that column the figures stay in model units and say so (docs/figures.md).
+The two-level bounds' energies are in model units (one 16-bit MAC = eM = 1); reference
+energies are in pJ.  Figures never draw one as a bound on the other: an estimate in pJ is
+compared with the hierarchy floor E_LB(arch) in pJ of its platform (``reference_archs``
+picks the rows an --arch describes), and with the two-level bounds only by slope
+(docs/figures.md, "Units and machines").
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pandas as pd
 
 from complexity.layer import Layer
 
-__all__ = ["BOUNDS", "LAYER_COLUMNS", "bound_table", "layer_table",
-           "pj_per_mac", "energy_unit", "short_layer", "words_label", "set_words_ticks"]
+__all__ = ["BOUNDS", "LAYER_COLUMNS", "bound_table", "layer_table", "figure_layers", "reference_archs",
+           "pj_per_mac", "short_layer", "words_label", "set_words_ticks"]
 
 #: The bounds every figure shows, as column prefixes of bounds.api.evaluate_table.
 BOUNDS = ("lb", "os", "ws", "min")
@@ -46,6 +47,36 @@ def layer_table(layers: Iterable[Layer], M, costs: dict) -> pd.DataFrame:
     t = evaluate_table(df, exact=True, **costs)
     t.insert(0, "name", [l.name for l in layers])
     return t
+
+
+def figure_layers(inputs, default_network: str) -> tuple[str, list[Layer]]:
+    """(label, layers) of the user's network (``inputs.layers`` from --network / --onnx), else ``default_network``."""
+    if inputs.layers:
+        return inputs.layers_source or "model", list(inputs.layers)
+    from complexity.zoo import get_network
+    name = inputs.network or default_network
+    return name, list(get_network(name))
+
+
+def reference_archs(inputs, ref: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
+    """(rows, archs) for validation.hierarchy_check: the reference rows whose floor ``inputs.arch`` describes.
+
+    Without --arch every bundled platform uses its own architecture (archs None).  With
+    it, the rows are those of the platform named like the bundled architecture (its own
+    architecture, resized to each row's M like the reference sweep), or of the one
+    platform in the data (the architecture as given); otherwise the figure cannot tell
+    which rows the architecture describes and raises FigureInputError (the user adds --platform).
+    """
+    from paper_figs.registry import FigureInputError
+    if not inputs.arch:
+        return ref, None
+    plats = sorted(set(ref["platform"]))
+    if inputs.arch in plats:  # the platform's own architecture, resized to each row's M as by default
+        return ref.loc[ref["platform"] == inputs.arch], None
+    if len(plats) == 1:
+        return ref, {plats[0]: inputs.arch}
+    raise FigureInputError(f"--arch {inputs.arch}: the reference data hold {len(plats)} platforms "
+                           f"({', '.join(plats)}); add --platform P to say which one it describes")
 
 
 def pj_per_mac(ref: pd.DataFrame, F) -> float | None:
@@ -91,7 +122,3 @@ def set_words_ticks(ax, values, max_ticks: int = 8) -> None:
         lo, hi = u[0] / 1.25, u[-1] * 1.25  # keep the edge strips off the spines
         ax.set_xlim(lo, hi)
 
-
-def energy_unit(scale: float | None) -> str:
-    """Axis-label unit of a bound converted with ``pj_per_mac`` (or left in model units)."""
-    return "pJ" if scale is not None else "model units, MAC = 1"

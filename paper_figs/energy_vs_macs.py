@@ -19,12 +19,20 @@ from paper_figs.style import BOUND_COLORS, BOUND_LABELS, BOUND_MARKERS, COLUMN_W
 NAME = "energy_vs_macs"
 
 
-def network_totals(names: list[str], M: int, costs: dict) -> dict:
-    """Per network: total F, |W|, LB energy and min(OS, WS) energy (per-layer best, summed)."""
+#: Buffer size (words) without --M.
+DEFAULT_M = 65536
+
+
+def network_totals(names: list[str], M: int, costs: dict, extra: dict | None = None) -> dict:
+    """Per network: total F, |W|, LB energy and min(OS, WS) energy (per-layer best, summed).
+
+    ``names`` are zoo networks; ``extra`` maps further names to their layers (the user's model).
+    """
     from complexity.zoo import get_network
+    extra = dict(extra or {})
     F, W, lb, best = [], [], [], []
     for n in names:
-        t = layer_table(get_network(n), M, costs)
+        t = layer_table(extra[n] if n in extra else get_network(n), M, costs)
         F.append(float(t["F"].sum()))
         W.append(float(t["W"].sum()))
         lb.append(float(t["lb_E"].sum()))
@@ -37,8 +45,20 @@ def network_totals(names: list[str], M: int, costs: dict) -> dict:
 def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     from complexity.zoo import network_names
     names = list(network_names())
-    d = network_totals(names, inputs.M, inputs.costs)
-    d["M"] = inputs.M
+    M = inputs.M_or(DEFAULT_M)
+    extra = {}
+    if inputs.layers:  # the user's network (--onnx or --network) is drawn highlighted
+        user = inputs.layers_source or "model"
+        if user not in names:
+            names.append(user)
+            extra[user] = list(inputs.layers)
+    elif inputs.network:
+        user = inputs.network
+    else:
+        user = None
+    d = network_totals(names, M, inputs.costs, extra)
+    d["M"] = M
+    d["user"] = user
     fig, axes = new_figure(COLUMN_WIDTH, 4.6, 2, 1, height_ratios=[1.3, 1])
     ax, bx = axes[0, 0], axes[1, 0]
     order = np.argsort(d["F"])
@@ -65,7 +85,11 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     ax.set_yscale("log")
     ax.set_xlabel("#MACs per inference F")
     ax.set_ylabel("energy (model units, MAC = 1)")
-    ax.set_title(f"(a) network totals, M = {inputs.M:,} words", loc="left")
+    ax.set_title(f"(a) totals, two-level model, M = {M:,} words", loc="left")
+    if user is not None:
+        u = names.index(user)
+        ax.scatter([d["F"][u]], [d["min_E"][u]], s=70, facecolor="none", edgecolor=BOUND_COLORS["ref"],
+                   linewidths=1.2, zorder=5, label=f"{user} (yours)" if extra else user)
     ax.legend(loc="upper left")
     ax.grid(True, which="major")
     # (b) energy per MAC, sorted
@@ -75,6 +99,11 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     bx.scatter((d["lb_E"] / d["F"])[idx], y, marker="|", s=60, color=BOUND_COLORS["lb"], zorder=3,
                label="LB")
     bx.set_yticks(y, [names[i] for i in idx])
+    if user is not None:
+        for t in bx.get_yticklabels():
+            if t.get_text() == user:
+                t.set_fontweight("bold")
+                t.set_color(BOUND_COLORS["ref"])
     bx.set_xlabel("energy per MAC (model units)")
     bx.set_title(f"(b) energy per MAC: spread {epm.max() / epm.min():.2f}x", loc="left")
     bx.legend(loc="lower right")

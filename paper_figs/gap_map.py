@@ -2,7 +2,8 @@
 
 The ratio min(OS, WS) / LB of DRAM traffic Q (the term the bounds are about) at a
 fixed Buffer size, over (a) channels c = d against input size h = w and (b) kernel
-k against stride s.  Values near 1 mean the lower bound is attained.
+k against stride s (padding floor(k/2)).  Values near 1 mean the lower bound is attained.
+The machine is the two-level model (DRAM and a Buffer of M words); the ratio has no unit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ SIZES = (7, 14, 28, 56, 112, 224)
 KERNELS = (1, 3, 5, 7, 9, 11)
 STRIDES = (1, 2, 3, 4)
 FIXED_CD, FIXED_HW = 256, 56
+#: Buffer size (words) without --M.
+DEFAULT_M = 65536
 
 
 def gap_grid(layers_2d: list[list[Layer]], M: int, costs: dict) -> dict:
@@ -56,7 +59,7 @@ def _heat(ax, ratio, xt, yt, xlabel, ylabel, norm):
 
 @register(NAME, "min(OS, WS) / LB on DRAM traffic Q over c=d x h=w and k x stride at fixed M")
 def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
-    M = inputs.M
+    M = inputs.M_or(DEFAULT_M)
     grid_a = [[Layer.conv(c=c, d=c, hw=n, k=3, stride=1, pad=1) for n in SIZES] for c in CHANNELS]
     grid_b = [[Layer.conv(c=FIXED_CD, d=FIXED_CD, hw=FIXED_HW, k=k, stride=s, pad=k // 2)
                for s in STRIDES] for k in KERNELS]
@@ -68,12 +71,12 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     fig, axes = new_figure(PAGE_WIDTH, 2.6, 1, 2, width_ratios=[len(SIZES), len(STRIDES) + 0.5])
     ax1, ax2 = axes[0]
     im = _heat(ax1, a["ratio"], SIZES, CHANNELS, "input size h = w", "channels c = d", norm)
-    ax1.set_title(f"(a) 3x3 kernel, stride 1, M = {M:,} words", loc="left")
+    ax1.set_title(f"(a) 3x3 kernel, stride 1, padding 1, M = {M:,} words", loc="left")
     ax1.set_xlabel("input size h = w (pixels)")
     _heat(ax2, b["ratio"], STRIDES, KERNELS, "stride s", "kernel k = kh = kw", norm)
-    ax2.set_title(f"(b) c = d = {FIXED_CD}, h = w = {FIXED_HW}", loc="left")
+    ax2.set_title(f"(b) c = d = {FIXED_CD}, h = w = {FIXED_HW}, padding ⌊k/2⌋,\nM = {M:,} words", loc="left")
     cb = fig.colorbar(im, ax=[ax1, ax2], shrink=0.9, pad=0.02)
-    cb.set_label("min(OS, WS) / LB  (DRAM traffic Q)")
+    cb.set_label("min(OS, WS) / LB of DRAM traffic Q\n(words / words, two-level model)")
     paths = save(fig, out_dir, NAME)
     data = {"M": M, "channels": np.array(CHANNELS), "sizes": np.array(SIZES),
             "kernels": np.array(KERNELS), "strides": np.array(STRIDES),

@@ -7,6 +7,8 @@ Rows where the estimator moves an operand fewer times from DRAM than the layer u
 words are added.  (b) Where the estimator's energy goes, summed over each platform's
 rows (DRAM, on-chip memories, MACs, as % of its total) and the floor's total on the same
 scale (the floor's terms price whole moves across boundaries, so it has no per-level split).
+With --arch the floor is that architecture's, for the rows of the platform it describes
+(paper_figs.common.reference_archs).
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ def energy_parts(ref, rows) -> dict:
 def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     from validation.hierarchy_check import hierarchy_rows
 
-    ref = inputs.reference.reset_index(drop=True)
-    rows = hierarchy_rows(ref)
+    from paper_figs.common import reference_archs
+    ref, archs = reference_archs(inputs, inputs.reference)
+    ref = ref.reset_index(drop=True)
+    rows = hierarchy_rows(ref, archs)
     if not len(rows):
         return FigureResult(NAME, skipped="no row of the reference data has an architecture "
                                           "(bundled platforms only; see validate --arch)")

@@ -16,8 +16,8 @@ from complexity.layer import Layer
 from complexity.machine import Machine
 from complexity.zoo import get_network, network_macs, network_names
 from energy_complexity.cli import main
-from paper_figs import energy_vs_buffer, gap_map
-from paper_figs.registry import FIGURES, FigureInputs, figure_names, make_figure
+from paper_figs import gap_map, traffic_vs_buffer
+from paper_figs.registry import FIGURES, USES, FigureInputs, canonical, figure_names, make_figure
 from validation.reference_data import LAYER_COLUMNS, read_reference_csv, write_reference_csv
 from validation.pipeline import run_validation
 from validation.regression import fit_loglog
@@ -64,8 +64,10 @@ def _check_files(res, name):
 
 
 def test_registry_lists_the_seven_figures():
-    assert figure_names() == ["bound_vs_estimate", "energy_vs_buffer", "gap_map", "residuals",
+    assert figure_names() == ["bound_vs_estimate", "traffic_vs_buffer", "gap_map", "residuals",
                               "network_layers", "energy_vs_macs", "mapping_gap"]
+    assert canonical("energy_vs_buffer") == "traffic_vs_buffer"  # the former name still draws it
+    assert set(USES) == set(figure_names())
     assert {n for n, s in FIGURES.items() if s.needs_reference} == {"bound_vs_estimate", "residuals",
                                                                       "mapping_gap"}
 
@@ -77,63 +79,13 @@ def test_reference_figures_skip_without_data(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bound_vs_estimate_plots_api_bounds_and_fits(tmp_path, reference):
+# bound_vs_estimate and residuals: tests/test_fig_fits.py
+
+
+def test_traffic_vs_buffer_uses_the_sweep_and_api_curves(tmp_path, reference):
     _, ref = reference
-    res = make_figure("bound_vs_estimate", tmp_path, FigureInputs(reference=ref))
-    _check_files(res, "bound_vs_estimate")
-    plats = res.data["platforms"]
-    assert sorted(plats) == ["alpha", "beta"]
-    for p, entry in plats.items():
-        rows = ref.loc[ref["platform"] == p]
-        t = evaluate_table(rows.loc[:, list(LAYER_COLUMNS) + ["M"]].reset_index(drop=True))
-        np.testing.assert_array_equal(entry["E_ref"], rows["energy_pJ"].to_numpy())
-        assert entry["scale"] == pytest.approx(PJ_PER_MAC)
-        for b in ("lb", "os", "ws", "min"):
-            np.testing.assert_array_equal(entry["bounds"][b], t[f"{b}_E"].to_numpy(dtype=float))
-            fit = fit_loglog(rows["energy_pJ"], t[f"{b}_E"])
-            assert entry["fits"][b].slope == pytest.approx(fit.slope, rel=1e-12)
-            assert entry["fits"][b].slope_ci_low < fit.slope < entry["fits"][b].slope_ci_high
-    # the same fits as `energy-complexity validate` (validation.pipeline)
-    val = run_validation(ref, folds=2)
-    for p, entry in plats.items():
-        for b, vb in (("lb", "LB"), ("os", "OS"), ("ws", "WS"), ("min", "min")):
-            assert entry["fits"][b].slope == pytest.approx(val.fits[(p, vb)].slope, rel=1e-12)
-            assert entry["fits"][b].slope_ci_high == pytest.approx(val.fits[(p, vb)].slope_ci_high, rel=1e-12)
-    # one layer by the object API: the plotted LB is evaluate(layer, machine).lower_bound.E
-    r0 = ref.loc[ref["platform"] == "beta"].iloc[0]
-    lb = evaluate(Layer(**{k: int(r0[k]) for k in LAYER_COLUMNS}), Machine(M=int(r0["M"]))).lower_bound
-    assert plats["beta"]["bounds"]["lb"][0] == pytest.approx(lb.E, rel=1e-12)
-
-
-def test_bound_vs_estimate_without_mac_energy_stays_in_model_units(tmp_path, reference):
-    _, ref = reference
-    res = make_figure("bound_vs_estimate", tmp_path,
-                      FigureInputs(reference=ref.drop(columns=["energy_mac_pJ"])))
-    _check_files(res, "bound_vs_estimate")
-    assert all(e["scale"] is None for e in res.data["platforms"].values())
-    assert any("no energy_mac_pJ column" in n for n in res.notes)
-
-
-def test_residuals_are_those_of_the_plotted_fit(tmp_path, reference):
-    _, ref = reference
-    res = make_figure("residuals", tmp_path, FigureInputs(reference=ref))
-    _check_files(res, "residuals")
-    for p, per in res.data["platforms"].items():
-        rows = ref.loc[ref["platform"] == p]
-        t = evaluate_table(rows.loc[:, list(LAYER_COLUMNS) + ["M"]].reset_index(drop=True))
-        for b in ("lb", "min"):
-            fit = fit_loglog(rows["energy_pJ"], t[f"{b}_E"])
-            expect = np.log(rows["energy_pJ"].to_numpy()) - fit.intercept - fit.slope * np.log(t[f"{b}_E"])
-            np.testing.assert_allclose(per[b]["resid"], expect, rtol=1e-9, atol=1e-12)
-            assert abs(per[b]["resid"].sum()) < 1e-8  # OLS with an intercept: residuals sum to 0
-            np.testing.assert_array_equal(per[b]["M"], rows["M"].to_numpy())
-            np.testing.assert_array_equal(per[b]["F"], t["F"].to_numpy())
-
-
-def test_energy_vs_buffer_uses_the_sweep_and_api_curves(tmp_path, reference):
-    _, ref = reference
-    res = make_figure("energy_vs_buffer", tmp_path, FigureInputs(reference=ref))
-    _check_files(res, "energy_vs_buffer")
+    res = make_figure("traffic_vs_buffer", tmp_path, FigureInputs(reference=ref))
+    _check_files(res, "traffic_vs_buffer")
     layers = res.data["layers"]
     assert len(layers) == 2 and {e["platform"] for e in layers} == {"alpha"}
     for e in layers:
@@ -167,14 +119,14 @@ def test_energy_vs_buffer_uses_the_sweep_and_api_curves(tmp_path, reference):
         assert e["M"].min() <= 16 and e["M"].max() >= 4 * (e["layer"].X + e["layer"].W + e["layer"].Y)
 
 
-def test_energy_vs_buffer_one_row_per_platform_and_lb_at_m_onchip(tmp_path, reference):
+def test_traffic_vs_buffer_one_row_per_platform_and_lb_at_m_onchip(tmp_path, reference):
     _, ref = reference
     alpha = ref.loc[ref["platform"] == "alpha"]
     swept = alpha.groupby(list(LAYER_COLUMNS))["M"].transform("nunique") >= 4
     gamma = alpha.loc[swept].assign(platform="gamma", M_onchip=lambda r: r["M"] + 5000)
     two = pd.concat([ref, gamma], ignore_index=True)
-    res = make_figure("energy_vs_buffer", tmp_path, FigureInputs(reference=two))
-    _check_files(res, "energy_vs_buffer")
+    res = make_figure("traffic_vs_buffer", tmp_path, FigureInputs(reference=two))
+    _check_files(res, "traffic_vs_buffer")
     assert res.data["platforms"] == ["alpha", "gamma"]
     layers = res.data["layers"]
     assert len(layers) == 4 and [e["platform"] for e in layers] == ["alpha", "gamma"] * 2
@@ -190,11 +142,11 @@ def test_energy_vs_buffer_one_row_per_platform_and_lb_at_m_onchip(tmp_path, refe
         assert np.all(e["lb_onchip_Q"] <= e["lb_Q_at_ref"])  # more on-chip words never raise the bound
 
 
-def test_energy_vs_buffer_without_sweep_draws_fallback_layers(tmp_path, monkeypatch):
+def test_traffic_vs_buffer_without_sweep_draws_fallback_layers(tmp_path, monkeypatch):
     small = (Layer.conv(c=8, d=8, hw=12, k=3, pad=1), Layer.fc(64, 32, b=4))
-    monkeypatch.setattr(energy_vs_buffer, "FALLBACK", small)
-    res = make_figure("energy_vs_buffer", tmp_path, FigureInputs())
-    _check_files(res, "energy_vs_buffer")
+    monkeypatch.setattr(traffic_vs_buffer, "FALLBACK", small)
+    res = make_figure("traffic_vs_buffer", tmp_path, FigureInputs())
+    _check_files(res, "traffic_vs_buffer")
     assert [e["layer"] for e in res.data["layers"]] == list(small)
     for e in res.data["layers"]:  # large M: every bound reaches the compulsory traffic |X_used| + |W| + |Y|
         L = e["layer"]
@@ -216,40 +168,7 @@ def test_gap_map_cells_equal_evaluate(tmp_path):
     assert np.all(d["a"]["ratio"] >= 1 - 1e-12) and np.all(d["b"]["ratio"] >= 1 - 1e-12)
 
 
-def test_network_layers_bars_and_breakdown(tmp_path, reference):
-    _, ref = reference
-    res = make_figure("network_layers", tmp_path, FigureInputs(reference=ref))
-    _check_files(res, "network_layers")
-    d = res.data
-    assert d["network"] == "alexnet" and d["platform"] == "alpha" and d["M"] == 8192
-    layers = get_network("alexnet")
-    m = Machine(M=8192)
-    for i, l in enumerate(layers):
-        r = evaluate(l, m)
-        assert d["lb_E"][i] == pytest.approx(r.lower_bound.E, rel=1e-12)
-        assert d["os_E"][i] == pytest.approx(r.os.E, rel=1e-12)
-        assert d["ws_E"][i] == pytest.approx(r.ws.E, rel=1e-12)
-        best = r.os if r.os.E <= r.ws.E else r.ws
-        assert d["dram_E"][i] == pytest.approx(m.e_dram * best.Q)
-        assert d["buffer_E"][i] + d["dram_E"][i] + d["mac_E"][i] == pytest.approx(best.E, rel=1e-9)
-    rows = ref.loc[ref["network"] == "alexnet"].set_index("layer_name")
-    np.testing.assert_array_equal(d["ref_E"], rows.loc[[l.name for l in layers], "energy_pJ"].to_numpy())
-    assert d["scale"] == pytest.approx(PJ_PER_MAC)
-
-
-def test_network_layers_prefers_eyeriss_on_equal_match(tmp_path, reference):
-    _, ref = reference
-    copy = ref.loc[ref["network"] == "alexnet"].assign(platform="eyeriss_like", energy_pJ=lambda r: 2 * r["energy_pJ"])
-    res = make_figure("network_layers", tmp_path, FigureInputs(reference=pd.concat([ref, copy], ignore_index=True)))
-    d = res.data
-    assert (d["network"], d["platform"], d["M"]) == ("alexnet", "eyeriss_like", 8192)
-    np.testing.assert_array_equal(d["ref_E"], copy.set_index("layer_name").loc[d["names"], "energy_pJ"].to_numpy())
-
-
-def test_network_layers_without_reference(tmp_path):
-    res = make_figure("network_layers", tmp_path, FigureInputs(network="alexnet", M=4096))
-    _check_files(res, "network_layers")
-    assert res.data["M"] == 4096 and np.isnan(res.data["ref_E"]).all() and res.data["scale"] is None
+# network_layers (floor, schedule and estimate in pJ on one architecture): tests/test_fig_network.py
 
 
 def test_energy_vs_macs_totals(tmp_path):
@@ -267,7 +186,7 @@ def test_energy_vs_macs_totals(tmp_path):
 
 def test_cli_writes_figures_and_reports_skips(tmp_path, reference, capsys):
     path, _ = reference
-    assert main(["figures", "--only", "bound_vs_estimate", "--only", "gap_map", "--M", "16384", "--data", str(path),
+    assert main(["figures", "--only", "bound_vs_estimate", "--only", "gap_map", "--data", str(path),
                  "--out", str(tmp_path / "a")]) == 0
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
         "bound_vs_estimate.pdf", "bound_vs_estimate.png", "gap_map.pdf", "gap_map.png"]
@@ -277,6 +196,13 @@ def test_cli_writes_figures_and_reports_skips(tmp_path, reference, capsys):
     assert main(["figures", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["figures", "--M", "0", "--out", str(tmp_path)]) == 2
+    capsys.readouterr()
+    # a figure asked for by name refuses an input it cannot use, in one line
+    assert main(["figures", "--only", "bound_vs_estimate", "--M", "16K", "--data", str(path),
+                 "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bound_vs_estimate cannot use --M" in err[0]
+    assert not (tmp_path / "b").exists()
     assert main(["figures", "--list"]) == 0
     assert "[needs reference data]" in capsys.readouterr().out
 

@@ -142,3 +142,50 @@ def test_calibrated_costs_flag_uses_per_platform_costs(tmp_path, capsys):
     assert a["calibration"]["coef_Q"] == pytest.approx(a["costs"]["eD"], rel=1e-6)
     # with its own costs each platform's energy is about 1x its bound (default costs: 4x apart)
     assert a["ratio_median"] == pytest.approx(1.0, abs=0.1) and b["ratio_median"] == pytest.approx(1.0, abs=0.1)
+
+
+def _bundled_slice(tmp_path):
+    """52 bundled edge_tpu_like rows (some below the floor): a platform with an architecture, quick to draw."""
+    from validation.reference_data import bundled_reference_path, read_reference_csv
+    df = read_reference_csv(bundled_reference_path())
+    path = tmp_path / "slice.csv"
+    df[df["platform"] == "edge_tpu_like"].iloc[::9].to_csv(path, index=False)
+    return path
+
+
+def test_report_draws_and_embeds_the_figures_by_default(tmp_path, capsys):
+    import re
+    from paper_figs.registry import FIGURES
+    rep = tmp_path / "rep"
+    code, out, err = _run(["validate", "--data", str(_bundled_slice(tmp_path)), "--report", str(rep)], capsys)
+    assert code == 0, err
+    assert "drawing figures for the report" in err
+    html = (rep / "report.html").read_text()
+    imgs = re.findall(r'<figure id="fig-(\w+)"><img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    names = [n for n, _ in imgs]
+    assert {"mapping_gap", "bound_vs_estimate", "residuals"} <= set(names)
+    for n, data in imgs:     # the very PNG drawn into DIR/figures/
+        assert base64.b64decode(data) == (rep / "figures" / f"{n}.png").read_bytes()
+    # the key figure is inside the verdict, with a caption from the registry summary, not the file name
+    assert html.index('id="verdict"') < html.index('id="fig-mapping_gap"') < html.index('id="data"')
+    cap = re.search(r'id="fig-mapping_gap">.*?<figcaption>(.*?)</figcaption>', html, flags=re.S).group(1)
+    summary = FIGURES["mapping_gap"].summary
+    assert (summary[0].upper() + summary[1:]).replace("'", "&#x27;") in cap and "pJ" in cap
+    md = (rep / "report.md").read_text()
+    assert "](figures/mapping_gap.png)" in md and "## Verdict" in md
+    assert "== Verdict ==" in out and "edge_tpu_like (52 rows)" in out
+
+
+def test_no_figures_flag_writes_the_report_without_figures(tmp_path, capsys):
+    rep = tmp_path / "rep"
+    code, out, err = _run(["validate", "--data", str(_reference(tmp_path)), "--report", str(rep), "--no-figures"],
+                          capsys)
+    assert code == 0, err
+    html = (rep / "report.html").read_text()
+    assert "<img" not in html and "drawing figures" not in err and not (rep / "figures").exists()
+    assert "acc_a (36 rows, no architecture: no floor in pJ)" in html
+    with pytest.raises(SystemExit) as exc:
+        main(["validate", "--data", str(_reference(tmp_path)), "--report", str(rep), "--no-figures",
+              "--figures", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--figures: not allowed with argument --no-figures" in err and err.count("\n") == 1

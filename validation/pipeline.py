@@ -25,7 +25,8 @@ from validation.report import Section
 from validation.scaling import scaling_slopes, summarize_scaling
 from validation.soundness import soundness_rows, soundness_table, worst_rows
 
-__all__ = ["BOUNDS", "BOUND_COLUMNS", "ValidationResult", "run_validation", "evaluate_bounds", "calibrated_costs"]
+__all__ = ["BOUNDS", "BOUND_COLUMNS", "CAPTIONS", "ValidationResult", "fit_sentence", "soundness_sentence",
+           "gap_sentence", "predictor_sentence", "run_validation", "evaluate_bounds", "calibrated_costs"]
 
 #: Bound name -> its (Q, A, E) columns in the table of bounds.api.evaluate_table.
 BOUNDS = {"LB": ("lb_Q", "lb_A", "lb_E"), "OS": ("os_Q", "os_A", "os_E"),
@@ -33,6 +34,126 @@ BOUNDS = {"LB": ("lb_Q", "lb_A", "lb_E"), "OS": ("os_Q", "os_A", "os_E"),
 
 #: Bound name -> its energy column.
 BOUND_COLUMNS = {k: v[2] for k, v in BOUNDS.items()}
+
+#: Caption of each report table: what it is and the unit of every number (CSV names unchanged).
+CAPTIONS = {
+    "fit": "One row per platform and bound B. n: rows fitted, excluded: rows where B is infinite; slope beta "
+           "(dimensionless) with its 95% HC3 interval [ci_low, ci_high] and the p-value of beta = 1; r2, r2_slope1: "
+           "R^2 of the log-log line, free and of slope 1 (dimensionless). ratio_min, ratio_median, ratio_max: "
+           "E_ref / B in pJ / model units for LB, OS, WS, min (B in model units, MAC = 1) and in pJ / pJ for "
+           "hier_LB, hier_UB (B in pJ); 'unit of B' says which.",
+    "diagnostics": "One row per platform and bound B. p-values (dimensionless) of the residual tests; resid_sd: "
+                   "spread of the log-log residuals in natural-log units (0.1 = about 10%); origin_alpha: slope of "
+                   "E_ref = alpha B through the origin, in pJ / model units (pJ / pJ for hier_LB, hier_UB; see "
+                   "'unit of B'); origin_r2, origin_r2_centered: dimensionless.",
+    "calibration": "One row per platform and bound whose counts are used. coef_Q: pJ per DRAM word (Q in words), "
+                   "coef_A: pJ per Buffer access (A in words), coef_F: pJ per MAC; Q_per_F = coef_Q / coef_F in "
+                   "MAC energies per DRAM word; fit_median, cv_median, cv_p90: relative errors |pred - E_ref| / "
+                   "E_ref (fractions: 0.05 = 5%); folds: k of the k-fold cross-validation.",
+    "proxies": "One row per platform and predictor P, all on the same n rows: slope of log E_ref (pJ) on log P "
+               "(dimensionless), r2 (dimensionless), aic and delta_aic (log-likelihood units; lower wins, 10 or "
+               "more is decisive). P is a bound in model units (LB, OS, WS, min) or a proxy: F in MACs, W and "
+               "X+W+Y in words. winner: lowest AIC.",
+    "j_tests": "One row per platform and proxy: p-values (dimensionless) of the J test that rejects the bound "
+               "(p_bound_rejected) or the proxy (p_proxy_rejected); j_winner: the model that survives.",
+    "scaling": "One row per platform and swept parameter: n_series series; slope_ref and slope_<bound>: median "
+               "log-log slope of E_ref (pJ) and of each bound (model units) against the parameter (dimensionless "
+               "exponents); gap_<bound>: median |slope_bound - slope_ref| (dimensionless).",
+    "soundness": "One row per platform; counts of rows, except share_* (fractions of the rows where the bound is "
+                 "known) and min_ratio_* = dram_words / Q_LB (words / words, dimensionless; 1 or more is sound).",
+    "soundness_worst": "The rows of least DRAM traffic over the lower bound per platform. M, M_onchip, dram_words, "
+                       "lb_M, lb_onchip in words; ratio_M, ratio_onchip, ratio_onchip_corrected = dram_words / "
+                       "Q_LB in words / words (dimensionless).",
+    "hierarchy": "One row per platform with an architecture. rows, n_below, n_below_explained: counts of rows; "
+                 "min_gap, gap_median, gap_max: the mapping gap energy_pJ / hier_LB in pJ / pJ (dimensionless, "
+                 "1 = on the floor). With --upper: ub_over_lb = hier_UB / hier_LB and ref_over_ub = energy_pJ / "
+                 "hier_UB (pJ / pJ), n_ref_below_ub a count.",
+    "hierarchy_below": "Every row with energy_pJ < hier_LB. M in words; energy_pJ, hier_LB, corrected_pJ in pJ; "
+                       "gap, gap_corrected in pJ / pJ (dimensionless; gap_corrected >= 1: explained).",
+}
+
+
+def _with_bound_unit(t: pd.DataFrame) -> pd.DataFrame:
+    """The table with a 'unit of B' column after 'bound' (pJ for hier_*, else model units), for display only."""
+    if not len(t) or "bound" not in t.columns:
+        return t
+    t = t.copy()
+    t.insert(list(t.columns).index("bound") + 1, "unit of B",
+             ["pJ" if str(b).startswith("hier_") else "model units" for b in t["bound"]])
+    return t
+
+
+def _slope_phrase(f) -> str:
+    """'slope 1.080 [1.061, 1.099], R² 0.964' from a LogLogFit (the interval is the 95% HC3 one)."""
+    return f"slope {f.slope:.3f} [{f.slope_ci_low:.3f}, {f.slope_ci_high:.3f}], R² {f.r2:.3f}"
+
+
+def fit_sentence(floor, lb) -> str:
+    """The verdict's fit sentence from the fits on the floor (LogLogFit, error or None) and on the two-level LB."""
+    parts = []
+    if isinstance(floor, LogLogFit):
+        parts.append(f"{_slope_phrase(floor)} on the floor E_LB(arch) (pJ)")
+    elif floor is not None:
+        parts.append(f"no fit on the floor E_LB(arch) ({floor})")
+    parts.append(f"{_slope_phrase(lb)} on the two-level LB (model units)" if isinstance(lb, LogLogFit)
+                 else f"no fit on the two-level LB ({lb})")
+    return "Fit: " + "; ".join(parts) + "."
+
+
+def _all_or_some(k: int, n: int) -> str:
+    return f"all {k}" if k == n else f"{k}"
+
+
+def soundness_sentence(hier: dict | None, sound: dict | None) -> str:
+    """The verdict's soundness sentence from a row of hierarchy_table and one of soundness_table (or None)."""
+    parts = []
+    if hier is not None:
+        nb, ne, rows = int(hier["n_below"]), int(hier["n_below_explained"]), int(hier["rows"])
+        if nb == 0:
+            parts.append(f"no row of {rows} is below the floor")
+        else:
+            parts.append(f"{nb} of {rows} rows are below the floor, {_all_or_some(ne, nb)} explained by an "
+                         "estimator undercount" + (f" and {nb - ne} unexplained" if ne < nb else ""))
+    if sound is None:
+        parts.append("no DRAM words in the data, so no DRAM-traffic check")
+    elif int(sound["rows_onchip"]) > 0:
+        nb, nu, nc, rows = (int(sound[k]) for k in ("below_onchip", "below_onchip_undercount",
+                                                    "below_onchip_corrected", "rows_onchip"))
+        if nb == 0:
+            parts.append(f"DRAM words reach the two-level Q_LB(M_onchip) on all {rows} rows")
+        else:
+            parts.append(f"DRAM words are below the two-level Q_LB(M_onchip) on {nb} of {rows} rows, "
+                         f"{_all_or_some(nu, nb)} undercounts ({nc} left after correction)")
+    else:
+        parts.append(f"DRAM words reach the two-level Q_LB(M) on {int(sound['ge_lb_M'])} of {int(sound['rows'])} "
+                     "rows (no M_onchip column, so no soundness test)")
+    return "Soundness: " + "; ".join(parts) + "."
+
+
+def gap_sentence(hier: dict) -> str:
+    """The verdict's mapping-gap sentence from a row of hierarchy_table."""
+    return (f"Mapping gap: median {hier['gap_median']:.2f}, max {hier['gap_max']:.2f} "
+            "(E_ref / E_LB(arch), pJ / pJ).")
+
+
+def predictor_sentence(comparison, calibration=None) -> str:
+    """The verdict's sentence on the best predictor (ProxyComparison or its error) and the calibrated model."""
+    if not isinstance(comparison, ProxyComparison):
+        out = f"Best predictor: no comparison ({comparison})."
+    else:
+        t = comparison.table.set_index("predictor")
+        best = comparison.best
+        kind = t.loc[best, "kind"]
+        other = comparison.best_proxy if kind == "bound" else comparison.best_bound
+        out = f"Best predictor: the {kind} {best} (R² {t.loc[best, 'r2']:.3f})"
+        if other:
+            out += (f", ahead of the best {'proxy' if kind == 'bound' else 'bound'} {other} "
+                    f"(R² {t.loc[other, 'r2']:.3f}, AIC +{t.loc[other, 'aic'] - t.loc[best, 'aic']:.1f})")
+        out += "."
+    if isinstance(calibration, Calibration):
+        out += (f" Calibrated on LB's counts (traffic and MACs) the model predicts E_ref within "
+                f"{calibration.cv_rel_median:.1%} (cross-validated median).")
+    return out
 
 
 def evaluate_bounds(df: pd.DataFrame, costs: dict) -> pd.DataFrame:
@@ -261,6 +382,43 @@ class ValidationResult:
             out.append(_json_safe(rec))
         return out
 
+    def verdict_items(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Per platform (head, sentences): fit, soundness, mapping gap, best predictor; every number from
+        the results (fits, hierarchy, soundness, proxies, calibrations), none hard-coded."""
+        hier = self.hierarchy.set_index("platform") if len(self.hierarchy) else None
+        sound = self.soundness.set_index("platform") if len(self.soundness) else None
+        out = []
+        for p in self.platforms:
+            h = hier.loc[p].to_dict() if hier is not None and p in hier.index else None
+            sd = sound.loc[p].to_dict() if sound is not None and p in sound.index else None
+            rows = int((self.table["platform"] == p).sum())
+            where = "" if h and h["arch"] == p else (f", architecture {h['arch']}" if h else
+                                                         ", no architecture: no floor in pJ")
+            head = f"{p} ({rows} rows{where})"
+            body = [fit_sentence(self.fits.get((p, "hier_LB")) if h else None, self.fits.get((p, "LB"))),
+                    soundness_sentence(h, sd)]
+            if h:
+                body.append(gap_sentence(h))
+            body.append(predictor_sentence(self.proxies.get(p), self.calibrations.get((p, "LB"))))
+            out.append((head, tuple(body)))
+        return tuple(out)
+
+    def intro(self) -> str:
+        """One line under the report's title: what was compared with what, in which units."""
+        floor = " and the energy floor E_LB(arch) on each platform's architecture (pJ)" if len(self.hierarchy) else ""
+        k = len(self.platforms)
+        return (f"{len(self.table)} reference energy estimates (E_ref, pJ) of {k} platform{'s' * (k != 1)} from "
+                f"{self.source}, against the two-level bounds LB, OS, WS (model units, MAC = 1){floor}.")
+
+    def verdict_section(self) -> Section:
+        """The report's first section: the per-platform verdict, then the key figure (mapping_gap) when given."""
+        lead = ("Fit: slope of log E_ref on log bound [95% HC3 CI] and R² (slope 1: the energy grows like the "
+                "bound). Soundness: rows below a lower bound; an undercount is an estimator moving an operand from "
+                "DRAM fewer times than the layer uses it. Mapping gap: how far the estimator's mapping is above the "
+                "floor (pJ / pJ). Best predictor: lowest AIC of log E_ref on log P over the bounds and the proxies "
+                "F (MACs), W (weights) and X+W+Y (data size, words).")
+        return Section("Verdict", lead, items=self.verdict_items(), figures=("mapping_gap",))
+
     def sections(self) -> list[Section]:
         """The report's sections (text + tables), in reading order."""
         def fmt(c):
@@ -279,25 +437,31 @@ class ValidationResult:
              Section("Asymptotic fit: log E_ref = a + beta log B",
                      "beta with its HC3-robust 95% confidence interval (ci_low, ci_high) and the p-value of "
                      "the t-test of beta = 1; R^2 of the fitted line and of the line forced to slope 1; "
-                     "the ratio E_ref / B (min, median, max).", self.fit_table()),
+                     "the ratio E_ref / B (min, median, max).", _with_bound_unit(self.fit_table()),
+                     caption=CAPTIONS["fit"], figures=("bound_vs_estimate",)),
              Section("Residual diagnostics and regression through the origin",
                      "p-values of normality (Jarque-Bera, Shapiro-Wilk) and homoscedasticity "
                      "(Breusch-Pagan, White) of the log-log residuals; E_ref = alpha B fitted through the "
-                     "origin, with its uncentered and centered R^2.", self.diagnostics_table()),
+                     "origin, with its uncentered and centered R^2.", _with_bound_unit(self.diagnostics_table()),
+                     caption=CAPTIONS["diagnostics"], figures=("residuals",)),
              Section("Calibrated model: E_ref ~ alpha_D Q + alpha_B A + alpha_M F",
                      "Non-negative fit of relative error on each bound's counts. Since A = Q + 3F in this "
                      "model, only coef_Q = alpha_D + alpha_B and coef_F = alpha_M + 3 alpha_B are "
                      "identifiable (coef_A = 0 then). Errors are |pred - E_ref| / E_ref: in-sample median, "
-                     "k-fold cross-validated median and 90th percentile.", self.calibration_table()),
+                     "k-fold cross-validated median and 90th percentile.", self.calibration_table(),
+                     caption=CAPTIONS["calibration"]),
              Section("Bounds versus naive proxies",
-                     "\n\n".join(f"{p}: {v}" for p, v in self.verdicts().items()), self.proxy_table()),
+                     "\n\n".join(f"{p}: {v}" for p, v in self.verdicts().items()), self.proxy_table(),
+                     caption=CAPTIONS["proxies"]),
              Section("J tests (best bound versus each proxy)",
                      "p_bound_rejected small: the proxy adds information the bound lacks; "
-                     "p_proxy_rejected small: the bound adds information the proxy lacks.", self.j_table()),
+                     "p_proxy_rejected small: the bound adds information the proxy lacks.", self.j_table(),
+                     caption=CAPTIONS["j_tests"]),
              Section("Scaling checks",
                      "Series of rows identical except in one parameter (detected automatically); median "
                      "over series of the measured log-log slope of E_ref (slope_ref) and of each bound, "
-                     "and the median |slope_bound - slope_ref|.", self.scaling_summary)]
+                     "and the median |slope_bound - slope_ref|.", self.scaling_summary,
+                     caption=CAPTIONS["scaling"])]
         if len(self.soundness):
             s += [Section("Soundness of the lower bound",
                           "Rows whose DRAM words (dram_words) reach the lower bound Q_LB(M) of a Buffer of M "
@@ -308,10 +472,11 @@ class ValidationResult:
                           "its compulsory size (X_used, W or Y), i.e. the estimator counts fewer words than "
                           "the layer reads at least once; below_onchip_corrected the rows still under "
                           "Q_LB(M_onchip) once those operands are raised to their compulsory size.",
-                          self.soundness),
+                          self.soundness, caption=CAPTIONS["soundness"]),
                   Section("Soundness: worst rows per platform",
                           "Least dram_words / Q_LB(M_onchip) (or / Q_LB(M) without M_onchip); undercount names "
-                          "the operands counted below their compulsory size.", self.soundness_worst)]
+                          "the operands counted below their compulsory size.", self.soundness_worst,
+                          caption=CAPTIONS["soundness_worst"])]
         if len(self.hierarchy):
             s += [Section("Energy floor on each platform's architecture (pJ)",
                           "hier_LB: the hierarchy-aware lower bound in pJ (docs/hierarchy.md) on the named "
@@ -327,24 +492,28 @@ class ValidationResult:
                           "energy_pJ / hier_UB (below 1 where the estimator's mapping beats that schedule: "
                           "it is an upper bound on the best mapping, not a bound on the estimator) and the "
                           "fit 'hier_UB'.",
-                          self.hierarchy),
+                          self.hierarchy, caption=CAPTIONS["hierarchy"]),
                   Section("Rows below the energy floor",
                           "Every row with energy_pJ < hier_LB (pJ), the operands it undercounts and the gap "
                           "once corrected (gap_corrected >= 1: explained by the undercount).",
-                          self.hierarchy_below)]
+                          self.hierarchy_below, caption=CAPTIONS["hierarchy_below"])]
         return s
 
-    def write_report(self, directory, figures=()) -> list:
-        """report.md + report.html (validation.report.write_report), plus every table as CSV
-        (fits.csv, diagnostics.csv, calibration.csv, proxies.csv, j_tests.csv, scaling_series.csv,
-        scaling_summary.csv, soundness.csv, soundness_worst.csv, hierarchy.csv, hierarchy_below.csv) and
-        validation.json (``records()``).
-        Returns the paths written."""
+    def write_report(self, directory, figures=(), skipped=()) -> list:
+        """report.md + report.html (validation.report.write_report: the verdict first, then every
+        section), plus every table as CSV (fits.csv, diagnostics.csv, calibration.csv, proxies.csv,
+        j_tests.csv, scaling_series.csv, scaling_summary.csv, soundness.csv, soundness_worst.csv,
+        hierarchy.csv, hierarchy_below.csv) and validation.json (``records()``).
+        ``figures``: PNG paths, folders or validation.report.Figure objects (mapping_gap is shown in
+        the verdict, bound_vs_estimate and residuals beside their tables); ``skipped``: (name, reason)
+        of figures not drawn.  Returns the paths written."""
         import json
         from pathlib import Path
 
         from validation.report import write_report
-        md, html = write_report(directory, "Validation of the energy bounds", self.sections(), figures)
+        md, html = write_report(directory, "Validation of the energy bounds",
+                                [self.verdict_section()] + self.sections(), figures, intro=self.intro(),
+                                skipped=skipped)
         d = Path(directory)
         paths = [md, html]
         for name, t in (("fits", self.fit_table()), ("diagnostics", self.diagnostics_table()),
@@ -362,15 +531,22 @@ class ValidationResult:
         return paths
 
     def text(self) -> str:
-        """All tables as plain text, for the terminal."""
+        """The verdict and all tables (with their captions) as plain text, for the terminal."""
         from validation.report import table_text
         parts = []
-        for sec in self.sections():
-            parts += [f"== {sec.title} ==", sec.text]
+        for sec in [self.verdict_section()] + self.sections():
+            parts += [f"== {sec.title} ==", sec.text] + [f"{h}\n  " + "\n  ".join(_lines(b)) for h, b in sec.items]
             if sec.table is not None:
+                if sec.caption:
+                    parts.append(f"Table: {sec.caption}")
                 parts.append(table_text(sec.table) if len(sec.table) else "(no rows)")
             parts.append("")
         return "\n".join(parts)
+
+
+def _lines(body) -> list[str]:
+    """A verdict item's body (a string or sentences) as a list of sentences."""
+    return [body] if isinstance(body, str) else list(body)
 
 
 def _json_safe(obj):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from dataclasses import fields
+from pathlib import Path
 
 from complexity.machine import EYERISS_COSTS, REFERENCE_BITS
 from energy_complexity.errors import CLIError
@@ -36,11 +39,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list, one object per (platform, bound), instead of tables")
     parser.add_argument("--report", metavar="DIR",
-                        help="also write DIR/report.md and DIR/report.html (self-contained), every table as CSV "
-                             "and DIR/validation.json")
-    parser.add_argument("--figures", metavar="PATH", action="append", default=None,
-                        help="PNG file or folder of PNGs to embed in the report (repeatable; default: "
-                             f"./{_figures_dir()}, the output folder of `energy-complexity figures`, if it exists)")
+                        help="also write DIR/report.md and DIR/report.html (self-contained: a per-platform verdict "
+                             "first, then every table with its units, figures drawn into DIR/figures/), every table "
+                             "as CSV and DIR/validation.json")
+    fg = parser.add_mutually_exclusive_group()
+    fg.add_argument("--figures", metavar="PATH", action="append", default=None,
+                    help="PNG file or folder of PNGs to embed in the report instead of drawing them (repeatable; "
+                         f"e.g. ./{_figures_dir()}, the output folder of `energy-complexity figures`); default: "
+                         "draw the figures of the validated data (mapping_gap, bound_vs_estimate, residuals, ...) "
+                         "into DIR/figures/ and embed them")
+    fg.add_argument("--no-figures", action="store_true",
+                    help="write the report without figures (faster)")
     g = parser.add_argument_group("energy costs of the bounds")
     g.add_argument("--eD", type=float, default=EYERISS_COSTS["eD"], help="DRAM word cost (default %(default)g)")
     g.add_argument("--eB", type=float, default=EYERISS_COSTS["eB"], help="Buffer access cost (default %(default)g)")
@@ -73,6 +82,98 @@ def _parse_archs(spec: str | None) -> dict:
     return out
 
 
+#: Per figure, a units sentence for its report caption when the registry summary names no unit.
+FIGURE_UNITS = {
+    "mapping_gap": "Gap = E_ref / E_LB(arch), both in pJ.",
+    "bound_vs_estimate": "E_ref in pJ; the two-level bounds in model units (MAC = 1), the floor E_LB(arch) in pJ.",
+    "residuals": "Residuals in natural-log units (0.1 = about 10% above the fitted line); F in MACs, M in words.",
+}
+#: Per figure, a sentence on how to read it, always appended to its caption.
+FIGURE_NOTES = {"mapping_gap": "1 = on the floor (E_ref = E_LB(arch)); only an estimator undercount can put a row "
+                               "below it."}
+_UNIT = re.compile(r"\bpJ\b|model units|\bwords\b|natural.log|\bMACs\b")
+
+
+def figure_caption(name: str, summary: str = "") -> str:
+    """A report caption: the figure's summary as a sentence, plus a units sentence if the summary names no unit."""
+    text = summary.strip() or name.replace("_", " ")
+    text = text[0].upper() + text[1:]
+    if not text.endswith("."):
+        text += "."
+    if name in FIGURE_UNITS and not _UNIT.search(text):
+        text += " " + FIGURE_UNITS[name]
+    return f"{text} {FIGURE_NOTES[name]}" if name in FIGURE_NOTES else text
+
+
+def _summaries() -> dict:
+    """{figure name: registry summary}, empty when paper_figs cannot be imported."""
+    try:
+        from paper_figs.registry import FIGURES, figure_names
+        figure_names()
+    except ImportError:
+        return {}
+    return {n: spec.summary for n, spec in FIGURES.items()}
+
+
+def given_figures(paths) -> list:
+    """The PNGs of --figures as report Figures, captioned from the registry when named like a figure."""
+    from validation.report import Figure, find_figures
+    summaries = _summaries()
+    return [Figure(p, figure_caption(p.stem, summaries[p.stem]) if p.stem in summaries else "")
+            for p in find_figures(paths)]
+
+
+def _used_rows(df, platform):
+    """The reference rows the validation used (one platform's with --platform)."""
+    return df if platform is None else df[df["platform"] == platform]
+
+
+def report_figures(out_dir: Path, reference, source: str, args) -> tuple[list, list]:
+    """Draw every figure that depends on the reference data into ``out_dir``: (Figures, [(name, why skipped)]).
+
+    The key figure mapping_gap comes first; progress goes to stderr.  With --arch the
+    figures use the architecture only when it names the one validated platform.
+    """
+    try:
+        from paper_figs.registry import FIGURES, FigureInputs, figure_names, make_figure
+    except ImportError as exc:
+        return [], [("all figures", f"paper_figs cannot be imported: {exc}")]
+    from validation.report import Figure
+    names = [n for n in figure_names() if FIGURES[n].needs_reference]
+    names.sort(key=lambda n: n != "mapping_gap")
+    arch = None
+    pairs = [p.partition("=") for p in (args.arch or "").split(",") if p.strip()]
+    if len(pairs) == 1 and set(reference["platform"]) == {pairs[0][0].strip()}:
+        arch = pairs[0][2].strip()
+    elif pairs:
+        print("  note: the figures use each bundled platform's own architecture (--arch names more than the "
+              "one validated platform)", file=sys.stderr)
+    if args.calibrated_costs:
+        print("  note: the figures use the costs given (--eD, --eB, --eM), not the calibrated ones", file=sys.stderr)
+    known = {f.name for f in fields(FigureInputs)}
+    inputs = FigureInputs(**{k: v for k, v in dict(reference=reference, source=source, eD=args.eD, eB=args.eB,
+                                                   eM=args.eM, bits=args.bits, arch=arch,
+                                                   platform=args.platform).items() if k in known})
+    print(f"drawing figures for the report ({', '.join(names)}) into {out_dir} ...", file=sys.stderr)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures, skipped = [], []
+    for n in names:
+        try:
+            r = make_figure(n, out_dir, inputs)
+        except Exception as exc:  # noqa: BLE001 - a broken figure must not lose the report: list it as skipped
+            skipped.append((n, f"failed: {type(exc).__name__}: {exc}"))
+            print(f"  {n}: skipped ({skipped[-1][1]})", file=sys.stderr)
+            continue
+        png = next((p for p in r.paths if Path(p).suffix.lower() == ".png"), None)
+        if r.skipped or png is None:
+            skipped.append((n, r.skipped or "no PNG written"))
+            print(f"  {n}: skipped ({skipped[-1][1]})", file=sys.stderr)
+        else:
+            figures.append(Figure(Path(png), figure_caption(n, FIGURES[n].summary)))
+            print(f"  {n}: {png}", file=sys.stderr)
+    return figures, skipped
+
+
 def run(args: argparse.Namespace) -> int:
     from validation.pipeline import calibrated_costs, run_validation
     from validation.reference_data import ReferenceDataError, bundled_reference_path, read_reference_csv
@@ -100,7 +201,14 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(res.text())
     if args.report:
         try:
-            paths = res.write_report(args.report, args.figures if args.figures is not None else [_figures_dir()])
+            if args.no_figures:
+                figures, skipped = [], []
+            elif args.figures is not None:
+                figures, skipped = given_figures(args.figures), []
+            else:
+                figures, skipped = report_figures(Path(args.report) / "figures", _used_rows(df, args.platform),
+                                                  res.source, args)
+            paths = res.write_report(args.report, figures, skipped)
         except OSError as exc:
             raise CLIError(f"--report {args.report}: {exc.strerror or exc}") from None
         print(f"wrote {paths[0]}, {paths[1]} and {len(paths) - 2} table files in {args.report}", file=sys.stderr)

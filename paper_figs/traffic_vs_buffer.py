@@ -1,4 +1,4 @@
-"""DRAM traffic versus Buffer size M: reference sweeps beside the LB, OS and WS curves, one row per platform.
+"""DRAM traffic (words) versus Buffer size M (figure traffic_vs_buffer, formerly energy_vs_buffer): reference sweeps beside the LB, OS and WS curves, one row per platform.
 
 For a few layers swept over Buffer sizes on every platform, the bounds are evaluated
 over a dense, log-spaced range of M, from a Buffer too small for either dataflow to
@@ -24,7 +24,7 @@ from paper_figs.common import LAYER_COLUMNS, layer_table, pj_per_mac, short_laye
 from paper_figs.registry import FigureInputs, FigureResult, register
 from paper_figs.style import BOUND_COLORS, BOUND_LABELS, BOUND_MARKERS, PAGE_WIDTH, new_figure, save
 
-NAME = "energy_vs_buffer"
+NAME = "traffic_vs_buffer"
 N_LAYERS = 3
 MIN_SWEEP = 4  # a layer needs reference rows at this many Buffer sizes to count as swept
 #: Layers drawn when the reference data hold no Buffer sweep.
@@ -171,6 +171,9 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lab, h)
     fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncols=min(7, len(seen)),
-               handlelength=2.2, columnspacing=1.2)
+               handlelength=2.2, columnspacing=1.2,
+               title="DRAM traffic in words: the two-level model's bounds at Buffer size M (lines), each platform's "
+                     "estimated DRAM words (stars);\na star may lie below LB at M (the platform has more on-chip "
+                     "memory than M), never below LB at M_onchip", title_fontsize=7)
     paths = save(fig, out_dir, NAME)
     return FigureResult(NAME, paths, {"layers": data, "platforms": plats}, notes=tuple(notes))
