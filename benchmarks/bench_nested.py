@@ -2,7 +2,8 @@
 
 For every bundled architecture (or --archs), runs best_nested on every layer of the
 network (default ResNet-50) with empty caches and reports the CPU time per layer (the
-target: about 10 ms per layer, so that `bounds --arch ... --network resnet50` stays fast),
+target: a few ms per layer, so that `bounds --arch ... --network resnet50` takes less than
+1.5x the time without --arch),
 then the ratio of the upper bound to the hierarchy lower bound (bounds/hierarchy.py, when
 present), and how much a 4x wider search (beam 6, grid 8000) would gain.
 Run: python benchmarks/bench_nested.py [--network resnet50] [--archs eyeriss_like,...]
@@ -21,8 +22,7 @@ from validation.architectures import architecture_names, get_architecture
 
 
 def _clear() -> None:
-    for f in (nested._best_cached, nested._pos, nested._axis_cached, nested._extents_cached):
-        f.cache_clear()
+    nested._clear_caches()
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Gap report: min(OS, WS) / LB on DRAM traffic Q over real networks' layers.
+"""Gap report: min(OS, WS, OSL) / LB on DRAM traffic Q over real networks' layers.
 
 For AlexNet, VGG-16, ResNet-50 and MobileNetV2 at M in {16K, 64K, 256K} words, with the
 exhaustive best tiles (bounds.api.evaluate): median and maximum gap per (network, M) and
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         with open(args.csv, "w", newline="") as fh:
             wr = csv.DictWriter(fh, fieldnames=list(rs[0]))
             wr.writeheader(); wr.writerows(rs)
-    print(f"# gap = min(OS, WS) / LB on Q; {len(rs)} (network, M, layer) rows in {dt:.1f} s; "
+    print(f"# gap = min(OS, WS, OSL) / LB on Q; {len(rs)} (network, M, layer) rows in {dt:.1f} s; "
           f"'few filters' = M >= {FEW_FILTERS} filters of one group")
     head = ["network", "M", "layers", "median", "max", "few-filter layers", "median", "max"]
     if args.markdown:

@@ -1,9 +1,12 @@
-"""One call for all bounds of a layer: the lower bound and both dataflows' best tiles.
+"""One call for all bounds of a layer: the lower bound and the dataflows' best tiles.
 
 ``evaluate`` (one layer, exact integer search), ``evaluate_network`` (many layers and
 their totals) and ``evaluate_table`` (a DataFrame of layers and buffer sizes, vectorized)
 are what the CLI, the validation and the figures use.  The theory behind each number
-is in docs/theory.md; the dataflows in docs/dataflow_os.md and docs/dataflow_ws.md.
+is in docs/theory.md; the dataflows in docs/dataflow_os.md, docs/dataflow_ws.md and
+docs/dataflow_os_lean.md (OS-lean, "os_lean": OS with one input channel at a time and one
+operand streamed through a single word; same Q as OS, smaller footprint, so it fits larger
+tiles).  "best" / "min" / the gaps take the cheapest feasible dataflow of the three.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 
 from bounds.lower_bound import layer_arrays, lower_bound, lower_bound_np, used_inputs_1d_np
 from bounds.output_stationary import os_best, os_best_exact_np, os_best_np
+from bounds.output_stationary_lean import osl_best, osl_best_exact_np, osl_best_np
 from bounds.result import Cost, InfeasibleError
 from bounds.weight_stationary import ws_best, ws_best_exact_np, ws_best_np
 from complexity.layer import Layer
@@ -24,8 +28,8 @@ __all__ = ["LayerBounds", "NetworkBounds", "evaluate", "evaluate_network", "eval
 
 #: Columns that evaluate_table adds to its input (the best tiles last: 0 where no tile fits).
 TABLE_COLUMNS = ("F", "X", "W", "Y", "X_used", "lb_Q", "lb_A", "lb_E", "os_Q", "os_A", "os_E",
-                 "ws_Q", "ws_A", "ws_E", "min_Q", "min_A", "min_E",
-                 "os_b", "os_d", "os_th", "os_tw", "os_c", "ws_d", "ws_c")
+                 "ws_Q", "ws_A", "ws_E", "osl_Q", "osl_A", "osl_E", "min_Q", "min_A", "min_E",
+                 "os_b", "os_d", "os_th", "os_tw", "os_c", "ws_d", "ws_c", "osl_b", "osl_d", "osl_th", "osl_tw")
 
 _FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
 
@@ -34,14 +38,19 @@ def _costs(c: Cost) -> dict:
     return {"Q": int(c.Q), "A": int(c.A), "F": int(c.F), "E": float(c.E)}
 
 
-#: The dataflows ``evaluate`` searches, in the order of the JSON and of the frames.
-DATAFLOWS = ("os", "ws")
-#: Keys of each dataflow's ``Cost.tiles``; the frame columns are ``f"{dataflow}_{key}"`` (as in evaluate_table).
-TILE_KEYS = {"os": ("b", "d", "th", "tw", "c"), "ws": ("d", "c")}
+#: The dataflows ``evaluate`` searches, in the order of the JSON and of the frames (ties of "best": the first).
+DATAFLOWS = ("os", "ws", "os_lean")
+#: Column prefix of each dataflow in the frames and in evaluate_table (``f"{prefix}_Q"``, ...).
+PREFIX = {"os": "os", "ws": "ws", "os_lean": "osl"}
+#: Short upper-case label of each dataflow in the text outputs.
+LABEL = {"os": "OS", "ws": "WS", "os_lean": "OSL"}
+#: Keys of each dataflow's ``Cost.tiles``; the frame columns are ``f"{PREFIX[dataflow]}_{key}"`` (as in evaluate_table).
+TILE_KEYS = {"os": ("b", "d", "th", "tw", "c"), "ws": ("d", "c"), "os_lean": ("b", "d", "th", "tw")}
 
 #: How NetworkBounds totals are formed (also in its JSON, key "totals_definition").
 TOTALS_DEFINITION = ("every total is the sum over the layers of that layer's value; 'best' takes, per layer, "
-                     "the feasible dataflow of lower energy (OS on ties) and uses that same choice for Q, A, F "
+                     "the feasible dataflow of lowest energy among OS, WS and OS-lean (the first of them on ties) "
+                     "and uses that same choice for Q, A, F "
                      "and E; a dataflow's total is null when it is infeasible on some layer; gap_Q and gap_E "
                      "are the 'best' totals over the 'lower_bound' totals")
 
@@ -82,12 +91,12 @@ def _html(title: str, frame) -> str:
 
 @dataclass(frozen=True)
 class LayerBounds:
-    """The lower bound and the best OS and WS tilings of one layer on one machine.
+    """The lower bound and the best OS, WS and OS-lean tilings of one layer on one machine.
 
-    ``os`` / ``ws`` is None when no tile of that dataflow fits in M; ``infeasible`` then
-    maps the dataflow's name to a one-line reason (it is {} when both fit).  ``best``,
-    ``best_name``, ``gap`` and ``gap_E`` use the feasible dataflows only; when neither
-    fits, ``best`` and ``best_name`` are None and both gaps are nan.
+    ``os`` / ``ws`` / ``os_lean`` is None when no tile of that dataflow fits in M;
+    ``infeasible`` then maps the dataflow's name to a one-line reason (it is {} when all
+    fit).  ``best``, ``best_name``, ``gap`` and ``gap_E`` use the feasible dataflows only;
+    when none fits, ``best`` and ``best_name`` are None and both gaps are nan.
     """
 
     layer: Layer
@@ -95,42 +104,43 @@ class LayerBounds:
     lower_bound: Cost
     os: Cost | None
     ws: Cost | None
+    os_lean: Cost | None = None
     infeasible: dict = field(default_factory=dict)
 
     def _feasible(self) -> list[tuple[str, Cost]]:
-        return [(n, c) for n, c in (("os", self.os), ("ws", self.ws)) if c is not None]
+        return [(n, getattr(self, n)) for n in DATAFLOWS if getattr(self, n) is not None]
 
     @property
     def best_name(self) -> str | None:
-        """"os" or "ws": the feasible dataflow with the lower energy (OS on ties); None when neither fits."""
+        """"os", "ws" or "os_lean": the feasible dataflow of least energy (first of DATAFLOWS on ties), or None."""
         feas = self._feasible()
         if not feas:
             return None
-        return min(feas, key=lambda nc: nc[1].E)[0]  # min keeps the first (OS) on ties
+        return min(feas, key=lambda nc: nc[1].E)[0]  # min keeps the first (OS, then WS) on ties
 
     @property
     def best(self) -> Cost | None:
-        """The cheaper feasible dataflow (by energy), or None when neither fits."""
+        """The cheapest feasible dataflow (by energy), or None when none fits."""
         name = self.best_name
         return None if name is None else getattr(self, name)
 
     @property
     def gap(self) -> float:
-        """min Q over the feasible dataflows / LB Q (>= 1); nan when neither fits."""
+        """min Q over the feasible dataflows / LB Q (>= 1); nan when none fits."""
         feas = self._feasible()
         return min(c.Q for _, c in feas) / self.lower_bound.Q if feas else float("nan")
 
     @property
     def gap_E(self) -> float:
-        """best energy / lower-bound energy (>= 1); nan when neither dataflow fits."""
+        """best energy / lower-bound energy (>= 1); nan when no dataflow fits."""
         best = self.best
         return best.E / self.lower_bound.E if best is not None else float("nan")
 
     def to_json(self) -> dict:
-        """Keys: layer, machine, F, sizes {X, W, Y, X_used}, lower_bound, os, ws, best, gap_Q, gap_E (+ name).
+        """Keys: layer, machine, F, sizes {X, W, Y, X_used}, lower_bound, os, ws, os_lean, best, gap_Q, gap_E (+ name).
 
         An infeasible dataflow is null, and then the key "infeasible" maps it to its reason;
-        best and the gaps are null when neither dataflow fits.
+        best and the gaps are null when no dataflow fits.
         """
         L = self.layer
         out: dict = {}
@@ -144,6 +154,7 @@ class LayerBounds:
         out["lower_bound"] = self.lower_bound.to_json()
         out["os"] = None if self.os is None else self.os.to_json()
         out["ws"] = None if self.ws is None else self.ws.to_json()
+        out["os_lean"] = None if self.os_lean is None else self.os_lean.to_json()
         out["best"] = self.best_name
         out["gap_Q"] = _json_float(self.gap)
         out["gap_E"] = _json_float(self.gap_E)
@@ -152,18 +163,19 @@ class LayerBounds:
         return out
 
     def row(self) -> dict:
-        """One flat row: name, layer fields, M, F, lb_/os_/ws_/min_ Q A E, the tiles, best, gaps, infeasible.
+        """One flat row: name, layer fields, M, F, lb_/os_/ws_/osl_/min_ Q A E, the tiles, best, gaps, infeasible.
 
-        Tiles are the columns ``os_b, os_d, os_th, os_tw, os_c, ws_d, ws_c`` (evaluate_table's names); a
-        missing (infeasible) value is None.  ``min_*`` is the best dataflow's cost.
+        Tiles are the columns ``os_b, os_d, os_th, os_tw, os_c, ws_d, ws_c, osl_b, osl_d, osl_th, osl_tw``
+        (evaluate_table's names); a missing (infeasible) value is None.  ``min_*`` is the best dataflow's cost.
         """
         L = self.layer
         row: dict = {"name": L.name, **{f: getattr(L, f) for f in _FIELDS}, "M": self.machine.M, "F": L.F}
-        for key, c in (("lb", self.lower_bound), ("os", self.os), ("ws", self.ws), ("min", self.best)):
+        entries = [("lb", None, self.lower_bound)] + [(PREFIX[n], n, getattr(self, n)) for n in DATAFLOWS]
+        for key, flow, c in entries + [("min", None, self.best)]:
             for x in ("Q", "A", "E"):
                 row[f"{key}_{x}"] = None if c is None else (float(c.E) if x == "E" else int(getattr(c, x)))
-            if key in TILE_KEYS:
-                for t in TILE_KEYS[key]:
+            if flow is not None:
+                for t in TILE_KEYS[flow]:
                     row[f"{key}_{t}"] = None if c is None else int(c.tiles[t])
         row["best"] = self.best_name
         row["gap_Q"], row["gap_E"] = self.gap, self.gap_E
@@ -177,9 +189,10 @@ class LayerBounds:
     def _summary(self) -> str:
         L = self.layer
         parts = [f"LB Q={_fmt(self.lower_bound.Q)}"]
-        for name, c in (("OS", self.os), ("WS", self.ws)):
-            parts.append(f"{name} Q={_fmt(c.Q)}" if c is not None else f"{name} infeasible")
-        tail = (f"best {self.best_name.upper()}, gap Q {self.gap:.3f}x E {self.gap_E:.3f}x" if self.best_name
+        for n in DATAFLOWS:
+            c = getattr(self, n)
+            parts.append(f"{LABEL[n]} Q={_fmt(c.Q)}" if c is not None else f"{LABEL[n]} infeasible")
+        tail = (f"best {LABEL[self.best_name]}, gap Q {self.gap:.3f}x E {self.gap_E:.3f}x" if self.best_name
                 else "no dataflow fits")
         return f"{L.describe()}; M={self.machine.M:,}: " + ", ".join(parts) + f"; {tail}"
 
@@ -190,11 +203,12 @@ class LayerBounds:
         import pandas as pd
 
         rows = []
-        for name, c in (("LB", self.lower_bound), ("OS", self.os), ("WS", self.ws)):
+        for key, name, c in [("lower_bound", "LB", self.lower_bound)] + [(n, LABEL[n], getattr(self, n))
+                                                                          for n in DATAFLOWS]:
             tiles = "" if c is None or not c.tiles else ", ".join(f"{k}={v}" for k, v in c.tiles.items())
             rows.append({"": name, "Q": _fmt(c.Q if c else None), "A": _fmt(c.A if c else None),
                          "E": "-" if c is None else f"{c.E:.6g}",
-                         "tiles": tiles or self.infeasible.get(name.lower(), "")})
+                         "tiles": tiles or self.infeasible.get(key, "")})
         return _html(f"LayerBounds: {self._summary()}", pd.DataFrame(rows))
 
 
@@ -204,23 +218,23 @@ def _infeasible_reason(exc: InfeasibleError, M: int) -> str:
 
 
 def evaluate(layer: Layer, machine: Machine, exhaustive: bool = True) -> LayerBounds:
-    """Lower bound and best OS / WS tiles of ``layer`` on ``machine``.
+    """Lower bound and best OS / WS / OS-lean tiles of ``layer`` on ``machine``.
 
     ``exhaustive`` selects the exact integer tile search (else the fast candidate search
     of the vectorized code, still an exact cost of a fitting tile).  A dataflow whose
     smallest tile does not fit in M is None in the result, with its reason in
     ``infeasible``; the lower bound itself raises InfeasibleError when M < 3.
     """
-    lb = lower_bound(layer, machine)
+    lb = lower_bound(layer.check_int64(), machine)
     costs, infeasible = {}, {}
-    for name, best in (("os", os_best), ("ws", ws_best)):
+    for name, best in (("os", os_best), ("ws", ws_best), ("os_lean", osl_best)):
         try:
             costs[name] = best(layer, machine, exhaustive=exhaustive)
         except InfeasibleError as exc:
             costs[name] = None
             infeasible[name] = _infeasible_reason(exc, machine.M)
     return LayerBounds(layer=layer, machine=machine, lower_bound=lb, os=costs["os"], ws=costs["ws"],
-                       infeasible=infeasible)
+                       os_lean=costs["os_lean"], infeasible=infeasible)
 
 
 @dataclass(frozen=True)
@@ -238,9 +252,9 @@ class NetworkBounds:
     layers: tuple[LayerBounds, ...]
 
     def total(self, which: str) -> dict | None:
-        """Sum of Q, A, F, E over the layers for "lower_bound", "os", "ws" or "best"; None if some layer lacks it."""
-        if which not in ("lower_bound", "os", "ws", "best"):
-            raise KeyError(f"which: expected lower_bound, os, ws or best, got {which!r}")
+        """Sum of Q, A, F, E over the layers for "lower_bound", "os", "ws", "os_lean" or "best"; None if one lacks."""
+        if which not in _TOTAL_KEYS:
+            raise KeyError(f"which: expected lower_bound, os, ws, os_lean or best, got {which!r}")
         costs = [getattr(lb, which) for lb in self.layers]
         if any(c is None for c in costs):
             return None
@@ -249,8 +263,8 @@ class NetworkBounds:
 
     @property
     def totals(self) -> dict:
-        """{"lower_bound", "os", "ws", "best"} -> total (see TOTALS_DEFINITION)."""
-        return {k: self.total(k) for k in ("lower_bound", "os", "ws", "best")}
+        """{"lower_bound", "os", "ws", "os_lean", "best"} -> total (see TOTALS_DEFINITION)."""
+        return {k: self.total(k) for k in _TOTAL_KEYS}
 
     @property
     def gap_Q(self) -> float:
@@ -280,7 +294,7 @@ class NetworkBounds:
         t = self.totals
         row: dict = {"name": "TOTAL"}
         row["F"] = t["lower_bound"]["F"]
-        for key, name in (("lb", "lower_bound"), ("os", "os"), ("ws", "ws"), ("min", "best")):
+        for key, name in [("lb", "lower_bound")] + [(PREFIX[n], n) for n in DATAFLOWS] + [("min", "best")]:
             for x in ("Q", "A", "E"):
                 row[f"{key}_{x}"] = None if t[name] is None else t[name][x]
         row["gap_Q"], row["gap_E"] = self.gap_Q, self.gap_E
@@ -299,7 +313,7 @@ class NetworkBounds:
     def _summary(self) -> str:
         t = self.totals
         parts = [f"{len(self.layers)} layers", f"LB Q={_fmt(t['lower_bound']['Q'])}"]
-        for key, name in (("os", "OS"), ("ws", "WS"), ("best", "per-layer best")):
+        for key, name in [(n, LABEL[n]) for n in DATAFLOWS] + [("best", "per-layer best")]:
             parts.append(f"{name} Q={_fmt(t[key]['Q'])}" if t[key] else f"{name} infeasible on some layer")
         if t["best"]:
             parts.append(f"gap Q {self.gap_Q:.3f}x E {self.gap_E:.3f}x")
@@ -309,7 +323,7 @@ class NetworkBounds:
         return f"NetworkBounds({self._summary()})"
 
     def _repr_html_(self) -> str:
-        cols = ["name", "F", "lb_Q", "os_Q", "ws_Q", "min_Q", "best", "gap_Q", "lb_E", "min_E", "infeasible"]
+        cols = ["name", "F", "lb_Q", "os_Q", "ws_Q", "osl_Q", "min_Q", "best", "gap_Q", "lb_E", "min_E", "infeasible"]
         return _html(f"NetworkBounds: {self._summary()}", self.to_frame(totals=True)[cols])
 
 
@@ -318,30 +332,36 @@ def evaluate_network(layers, machine: Machine, exhaustive: bool = True) -> Netwo
     return NetworkBounds(tuple(evaluate(L, machine, exhaustive=exhaustive) for L in layers))
 
 
-def _exact_dataflows(L: dict, M: np.ndarray, res: dict) -> None:
-    """Set ``res["os"]``, ``res["ws"]`` to the exhaustive optimum of every row (exact integers, tiles, "fit").
+_TOTAL_KEYS = ("lower_bound",) + DATAFLOWS + ("best",)
 
-    Vectorized over the distinct rows (os_best_exact_np, ws_best_exact_np): about 0.1 ms a
-    row, so the exact search is the default at any table size.
+
+def _exact_dataflows(L: dict, M: np.ndarray, res: dict) -> None:
+    """Set ``res["os"]``, ``res["ws"]``, ``res["osl"]`` to the exhaustive optimum of every row (exact, tiles, "fit").
+
+    Vectorized over the distinct rows (os_best_exact_np, ws_best_exact_np, osl_best_exact_np):
+    about 0.1-0.3 ms a row, so the exact search is the default at any table size.
     """
     keys = np.stack([L[f] for f in _FIELDS] + [M], axis=1)
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     U = {f: uniq[:, i] for i, f in enumerate(_FIELDS)}
     for name, best, tiles in (("os", os_best_exact_np, {"b": "Bt", "d": "D", "th": "Th", "tw": "Tw", "c": "C"}),
-                              ("ws", ws_best_exact_np, {"d": "d", "c": "c"})):
+                              ("ws", ws_best_exact_np, {"d": "d", "c": "c"}),
+                              ("osl", osl_best_exact_np, {"b": "Bt", "d": "D", "th": "Th", "tw": "Tw"})):
         r = best(U, uniq[:, -1])
         res[name] = {"Q": r["Q"][inverse], "A": r["A"][inverse], "F": r["F"][inverse], "fit": r["fit"][inverse],
                      "tiles": {t: np.asarray(r[k][inverse], dtype=np.int64) for t, k in tiles.items()}}
 
 
 def _approx_dataflows(L: dict, M: np.ndarray, res: dict) -> None:
-    """Set ``res["os"]``, ``res["ws"]`` from the fast candidate searches (os_best_np, ws_best_np)."""
-    o, w = os_best_np(L, M), ws_best_np(L, M)
+    """Set ``res["os"]``, ``res["ws"]``, ``res["osl"]`` from the fast candidate searches (os/ws/osl_best_np)."""
+    o, w, ol = os_best_np(L, M), ws_best_np(L, M), osl_best_np(L, M)
     res["os"] = {"Q": o["Q"], "A": o["A"], "F": o["F"], "fit": np.isfinite(o["Q"]),
                  "tiles": {t: o[k] for t, k in (("b", "Bt"), ("d", "D"), ("th", "Th"), ("tw", "Tw"), ("c", "C"))}}
     res["ws"] = {"Q": w["Q"], "A": w["A"], "F": w["F"], "fit": np.isfinite(w["Q"]),
                  "tiles": {"d": w["d"], "c": w["c"]}}
+    res["osl"] = {"Q": ol["Q"], "A": ol["A"], "F": ol["F"], "fit": np.isfinite(ol["Q"]),
+                  "tiles": {t: ol[k] for t, k in (("b", "Bt"), ("d", "D"), ("th", "Th"), ("tw", "Tw"))}}
 
 
 def _count_column(v, fit=None) -> np.ndarray:
@@ -356,7 +376,7 @@ def _count_column(v, fit=None) -> np.ndarray:
 
 def _check_table(L: dict, M: np.ndarray, index) -> None:
     """Raise LayerError (MachineError for M) naming the field and the first row that is not a valid layer."""
-    from complexity.layer import LayerError
+    from complexity.layer import COUNT_LIMIT, LayerError, show_value
     from complexity.machine import MachineError
 
     rules = [(f, L[f] < 1, "must be a positive integer") for f in ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw",
@@ -369,10 +389,22 @@ def _check_table(L: dict, M: np.ndarray, index) -> None:
     for f, bad, msg in rules:
         if bad.any():
             i = int(np.argmax(bad))
-            raise LayerError(f, f"row {index[i]!r}: {msg}, got {f}={int(L[f][i])}")
+            raise LayerError(f, f"row {show_value(index[i])}: {msg}, got {f}={int(L[f][i])}")
+    # the counts in float64, which cannot overflow: a row beyond COUNT_LIMIT would wrap int64
+    f = {k: L[k].astype(np.float64) for k in L}
+    nh = np.floor((f["h"] + 2 * f["ph"] - f["kh"]) / f["sh"]) + 1
+    nw = np.floor((f["w"] + 2 * f["pw"] - f["kw"]) / f["sw"]) + 1
+    Y = f["b"] * f["d"] * nh * nw
+    counts = {"F": Y * f["c"] / f["groups"] * f["kh"] * f["kw"], "X": f["b"] * f["c"] * f["h"] * f["w"],
+              "W": f["d"] * f["c"] / f["groups"] * f["kh"] * f["kw"], "Y": Y}
+    for what, v in counts.items():
+        if (v > COUNT_LIMIT).any():
+            i = int(np.argmax(v > COUNT_LIMIT))
+            raise LayerError(what, f"row {show_value(index[i])}: {v[i]:.3g} exceeds 2^60 = {COUNT_LIMIT:.3g}, the range of "
+                                   "the 64-bit bound computations; use a smaller layer")
     if (M < 1).any():
         i = int(np.argmax(M < 1))
-        raise MachineError("M", f"row {index[i]!r}: Buffer must be a positive number of words, got {int(M[i])}")
+        raise MachineError("M", f"row {show_value(index[i])}: Buffer must be a positive number of words, got {int(M[i])}")
 
 
 def evaluate_table(df, eD: float = 200, eB: float = 6, eM: float = 1, bits: int = 16,
@@ -380,11 +412,12 @@ def evaluate_table(df, eD: float = 200, eB: float = 6, eM: float = 1, bits: int 
     """Bounds for every row of ``df`` (Layer field columns and ``M``).
 
     Returns a copy of ``df`` with the columns of TABLE_COLUMNS added: sizes F, X, W, Y,
-    X_used; lb_*, os_*, ws_* (Q, A, E); min_* = the dataflow of lower energy per row; the
-    best tiles os_b, os_d, os_th, os_tw, os_c and ws_d, ws_c (0 where no tile fits).
+    X_used; lb_*, os_*, ws_*, osl_* (Q, A, E; osl = OS-lean); min_* = the dataflow of lowest
+    energy per row (OS, then WS, then OS-lean on ties); the best tiles os_b, os_d, os_th,
+    os_tw, os_c, ws_d, ws_c and osl_b, osl_d, osl_th, osl_tw (0 where no tile fits).
     By default (``exact`` None or True) the dataflow tiles are the exhaustive optimum, as
     the upper bounds are defined, at any table size (vectorized over the distinct rows);
-    ``exact=False`` takes os_best_np / ws_best_np's fast candidate search instead (a real
+    ``exact=False`` takes os/ws/osl_best_np's fast candidate search instead (a real
     tile each, so still an upper bound, at most about 1.1x above the optimum).  Q, A and F
     are int64 columns where every row is finite; where some tile does not fit, the column
     is float64 with inf there.  Missing optional layer columns take Layer's defaults; a row
@@ -424,12 +457,22 @@ def evaluate_table(df, eD: float = 200, eB: float = 6, eM: float = 1, bits: int 
             E = mach.energy(Qf, Af, Ff)
         out[f"{key}_Q"], out[f"{key}_A"] = _count_column(r["Q"], fit), _count_column(r["A"], fit)
         out[f"{key}_E"] = np.where(fit, E, np.inf)
-    use_os = out["os_E"].to_numpy() <= out["ws_E"].to_numpy()
-    min_fit = np.where(use_os, res["os"]["fit"], res["ws"]["fit"])
+    flows = [PREFIX[n] for n in DATAFLOWS]
+    Es = np.stack([out[f"{k}_E"].to_numpy(dtype=np.float64) for k in flows])
+    pick = np.argmin(Es, axis=0)                   # the first of the least: OS, then WS, then OS-lean on ties
+    choose = [pick == i for i in range(len(flows))]
+
+    def select(arrs):
+        arrs = [np.asarray(a) for a in arrs]
+        if any(a.dtype == object for a in arrs):  # some exact count beyond int64: keep Python ints
+            arrs = [a.astype(object) for a in arrs]
+        return np.select(choose, arrs)
+
+    min_fit = np.select(choose, [np.asarray(res[k]["fit"], dtype=bool) for k in flows])
     for x in ("Q", "A"):  # from the exact counts, not the float columns
-        out[f"min_{x}"] = _count_column(np.where(use_os, res["os"][x], res["ws"][x]), min_fit)
-    out["min_E"] = np.where(use_os, out["os_E"], out["ws_E"])
-    for key in ("os", "ws"):
+        out[f"min_{x}"] = _count_column(select([res[k][x] for k in flows]), min_fit)
+    out["min_E"] = np.select(choose, [out[f"{k}_E"].to_numpy() for k in flows])
+    for key in flows:
         for t, v in res[key]["tiles"].items():
             out[f"{key}_{t}"] = np.where(res[key]["fit"], np.asarray(v), 0).astype(np.int64)
     result = df.copy()

@@ -370,13 +370,15 @@ class _Sym:
         return sp.Float(v, 15)
 
 
-def _bound_terms(arch: Architecture, pr: Pricing, Q: list, sz: dict, ops) -> list[tuple[str, str, object, object]]:
+def _bound_terms(arch: Architecture, pr: Pricing, Q: list, sz: dict, ops,
+                 parts=None) -> list[tuple[str, str, object, object]]:
     """The terms of one pricing's bound: (name, kind, words, E_pJ) with the backend ``ops``.
 
     ``Q[k]``: the two-level traffic bound at boundary k's capacity; ``sz``: X_used, W, Y,
-    F, F_real of the layer(s).  The one place the bound's formula is written.
+    F, F_real of the layer(s).  The one place the bound's formula is written.  ``parts``:
+    ``_arch_parts(arch)`` when the caller has it (else computed here).
     """
-    bnds = boundaries(arch)
+    bnds, read_terms, psum_level = _arch_parts(arch)[:3] if parts is None else parts[:3]
     comp = sz["X_used"] + sz["W"] + sz["Y"]
     terms = []
     for i, k in enumerate(pr.used):
@@ -389,11 +391,11 @@ def _bound_terms(arch: Architecture, pr: Pricing, Q: list, sz: dict, ops) -> lis
         if pr.register_slack_pJ:
             E = ops.pos(E - ops.num(pr.register_slack_pJ * arch.macs))
         terms.append(("registers", "register transitions", n, E))
-    for t, name, kind, fan, cost in operand_read_terms(arch):
+    for t, name, kind, fan, cost in read_terms:
         n = ops.ceil_div(sz["F_real"] if t == "X" else sz["F"], fan)
         terms.append((name, f"operand {kind}s ({t})", n, ops.num(cost) * n))
     if pr.psum_reads:
-        L = psum_read_level(arch)
+        L = psum_level
         n = ops.ceil_div(sz["F_real"], arch.fanout(L))
         terms.append((L.name, "partial-sum reads (Y)", n, ops.num(L.read_pJ["Y"]) * n))
     terms.append(("mac", "mac", sz["F"], ops.num(arch.mac_pJ) * sz["F"]))
@@ -421,6 +423,13 @@ class HierarchyBound:
         return {"E_pJ": float(self.E_pJ), "pricing": self.pricing, "levels": [dict(t) for t in self.levels]}
 
 
+@lru_cache(maxsize=64)
+def _arch_parts(arch: Architecture) -> tuple:
+    """(boundaries, operand_read_terms, psum_read_level, pricings) of ``arch``: they depend on the
+    architecture only, and every layer's bound takes them (cached; all of them immutable or only read)."""
+    return boundaries(arch), operand_read_terms(arch), psum_read_level(arch), pricings(arch)
+
+
 def _sizes(P) -> dict:
     parts = _lb_parts(P, M_MIN)
     return {k: parts[k] for k in ("X_used", "W", "Y", "F", "F_real")}
@@ -433,7 +442,7 @@ def hierarchy_lower_bound(layer: Layer, arch: Architecture) -> HierarchyBound:
     integers of bounds.lower_bound.lower_bound at M = U_k; energies are floats, lowered by
     a relative 1e-12 so rounding cannot lift them.
     """
-    shape = layer.replace(name="") if layer.name else layer
+    shape = dataclasses.replace(layer, name="") if layer.name else layer
     hb = _hierarchy_cached(shape, arch)
     # the cached result is shared: hand out copies of its per-term dicts
     return dataclasses.replace(hb, levels=tuple(dict(t) for t in hb.levels))
@@ -446,12 +455,16 @@ def _hierarchy_cached(layer: Layer, arch: Architecture) -> HierarchyBound:
     from complexity.machine import Machine
 
     _check(arch)
-    sz = {k: int(v) for k, v in _sizes({f: getattr(layer, f) for f in _FIELDS}).items()}
-    bnds = boundaries(arch)
-    Q = [int(lower_bound(layer, Machine(M=max(M_MIN, bd.U))).Q) for bd in bnds]
+    parts = _arch_parts(arch)
+    bnds = parts[0]
+    lbs = [lower_bound(layer, Machine(M=max(M_MIN, bd.U))) for bd in bnds]
+    Q = [int(lb.Q) for lb in lbs]
+    # the layer's sizes do not depend on M: those of the first boundary's bound are _sizes'
+    sz = {"X_used": lbs[0].parts["X_used"], "W": lbs[0].parts["W"], "Y": lbs[0].parts["Y"], "F": int(lbs[0].F),
+          "F_real": lbs[0].parts["F_real"]}
     best = None
-    for pr in pricings(arch):
-        terms = _bound_terms(arch, pr, Q, sz, _Py)
+    for pr in parts[3]:
+        terms = _bound_terms(arch, pr, Q, sz, _Py, parts)
         E = float(sum(float(t[3]) for t in terms))
         if best is None or E > best[0]:
             best = (E, pr, terms)

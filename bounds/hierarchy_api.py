@@ -57,7 +57,7 @@ class HierarchyBounds:
 
 def evaluate_hierarchy(layer: Layer, arch: Architecture, upper: bool = True) -> HierarchyBounds:
     """The energy floor of ``layer`` on ``arch`` and (with ``upper``) the best nested schedule found."""
-    lower = hierarchy_lower_bound(layer, arch)
+    lower = hierarchy_lower_bound(layer.check_int64(), arch)
     if not upper:
         return HierarchyBounds(layer, arch, lower, None, "not computed")
     from bounds.nested import best_nested

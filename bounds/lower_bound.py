@@ -4,23 +4,27 @@ Q_LB = max(Q_comp, Q_cap) with
   Q_comp = |X_used| + |W| + |Y|   (every used input and every weight is loaded at least
                                    once, every output stored at least once), and
   Q_cap  = max over S in {M, 2M, 3M} of S * (k(S) - 1), where k(S) is a lower bound on
-           the number of phases of S loads+stores needed for the F_real MACs with a
-           real input (docs/theory.md, 3.3-3.4):
-           k >= ceil((2 F_real - a + b) / (a + b)),  a = phi(2M + S), b = phi(S)
-           (a phase touches at most M - r_j + r_{j+1} + S words; at best phases
-           alternate between 2M + S and S), and
-           k >= ceil((F_real / lam - M) / (M + S))  (a linear word-reuse count).
+           the number of phases of S *entries* (loads, and creations of a partial sum
+           that open its residence) needed for the real MACs; Q >= entries because
+           every such residence has a store of its output (docs/theory.md, 3.3-3.4):
+           k >= ceil(F_q / phi(M + S))   (a phase touches at most M + S words), and
+           k >= ceil(F_real / (lam (M + S)))  (a linear count; it never binds, 3.5).
 phi(T) = sqrt(q) (T/3)^(3/2), capped linearly once a group's weights are all touched;
-lam = 1 / (1/(b nh nw) + 1/(cg kh kw) + 1/(q dg)).  Asymptotically
-Q_cap ~ 1.92 F_real / sqrt(q M) (S = 2M..3M), against ~2 F s/(k sqrt(M)) + |Y| for the
-OS tiling, and MODEL.md's F / sqrt(q M) - M.
+F_q = b d c_g tau_h tau_w >= F_real weighs each real MAC by sqrt(q / q_rho) of the residue
+class rho of its tap (tau = t + t^lo (sqrt(ceil(k/s) / floor(k/s)) - 1), t^lo the real
+(output, tap) pairs of the light classes; F_q = F_real when s = 1, s | k or s > k);
+lam = 1 / (1/(b nh nw) + 1/(cg kh kw) + 1/(q dg)).  At S = 2M this gives
+Q_cap >= 2 F_real / sqrt(q M) - 2M for every layer, and for a fully-connected layer
+Smith et al.'s 2F/sqrt(M) - 2M (arXiv:1702.02017); asymptotically Q_cap ~ 2 F_q / sqrt(q M),
+against ~2 F s/(k sqrt(M)) + |Y| for the OS tiling.
 A_LB = Q_LB + 3F (every execution has A = Q + 3F) and E_LB = eD Q_LB + eB A_LB + eM F.
 The proof and every assumption are in docs/theory.md, section 3 "The lower bound".
 
 One source of truth: ``lb_expressions()`` builds the sympy forms; the numpy code below
-applies the same operations and is tested equal to them (tests/test_lower_bound.py).
-``used_inputs_1d_np`` / ``real_taps_1d_np`` are closed forms of
-complexity.layer.used_inputs_1d / real_taps_1d.
+applies the same operations and is tested equal to them (tests/test_lower_bound.py,
+tests/test_lb_matmul.py).  ``used_inputs_1d_np`` / ``real_taps_1d_np`` are closed forms
+of complexity.layer.used_inputs_1d / real_taps_1d; ``light_taps_1d_np`` is tested
+against its loop in tests/test_lb_matmul.py.
 """
 
 from __future__ import annotations
@@ -41,10 +45,12 @@ sy = LazyModule("bounds.symbols")
 
 __all__ = ["S_FACTORS", "M_MIN", "lower_bound", "lower_bound_np", "lb_expressions",
            "used_inputs_1d_np", "real_taps_1d_np", "used_inputs_1d_expr", "real_taps_1d_expr",
+           "light_taps_1d_np", "light_taps_1d_expr", "class_weight_1d_np", "class_weight_1d_expr",
            "layer_arrays", "layer_forms", "lb_named_forms"]
 
 #: Phase lengths S = floor(f * M) tried by the capacity term (any S >= 1 gives a valid bound;
-#: S ~ 2.5M is best when F is large; adding M/2 changed no value on 10^6 random layers).
+#: S = 2M is the continuous optimum (constant 2); M and 3M help where the ceilings bite;
+#: adding M/2, 4M or 6M changed no value on 2 x 10^5 random layers).
 S_FACTORS = ((1, 1), (2, 1), (3, 1))  # (numerator, denominator) of f
 
 #: No execution exists below 3 words: a MAC needs its weight, input and partial sum resident.
@@ -87,6 +93,37 @@ def real_taps_1d_np(n, k, s, p):
     return m * k - (a * p - s * a * (a - 1) // 2) - (a2 * r - s * a2 * (a2 - 1) // 2)
 
 
+def light_taps_1d_np(n, k, s, p):
+    """(output, tap) pairs along one axis with a real input and a tap of a light residue class.
+
+    Taps r with r mod s >= e = k mod s form the s - e light classes of floor(k/s) taps
+    each (the other e classes have ceil(k/s)); docs/theory.md, 3.2 "Residue classes".
+    m lo(k) minus the light taps clipped on the left, sum_o lo(p - o s), and on the
+    right, sum_j lo(k) - lo(k - z + j s), where lo(L) = floor(L/s)(s-e) + max(0, L mod s - e)
+    counts the light taps below L; both sums are arithmetic series.
+    """
+    n, k, s, p = (np.asarray(v, dtype=np.int64) for v in (n, k, s, p))
+    m = _out_np(n, k, s, p)
+    K0 = k // s
+    e = k - s * K0
+    se = s - e
+    a = np.minimum(m, (p + s - 1) // s)
+    P = p // s
+    left = se * (a * P - a * (a - 1) // 2) + a * np.maximum(0, p - s * P - e)
+    z = np.maximum(0, (m - 1) * s - (n + p - k))
+    a2 = np.minimum(m, (z + s - 1) // s)
+    Z = (k - z) // s
+    kept = se * (a2 * Z + a2 * (a2 - 1) // 2) + a2 * np.maximum(0, k - z - s * Z - e)
+    return (m - a2) * K0 * se - left + kept
+
+
+def class_weight_1d_np(k, s):
+    """sqrt(ceil(k/s) / floor(k/s)) - 1 (0 when s | k or s > k): the extra weight of a light tap."""
+    k, s = (np.asarray(v, dtype=np.int64) for v in (k, s))
+    q1, K0 = (k + s - 1) // s, k // s
+    return np.sqrt(q1 / np.maximum(1, K0).astype(np.float64)) - 1.0
+
+
 def used_inputs_1d_expr(n, k, s, p, m=None):
     """Sympy form of used_inputs_1d_np (``m``: the number of outputs, computed when omitted)."""
     if m is None:
@@ -106,6 +143,26 @@ def real_taps_1d_expr(n, k, s, p, m=None, nm=IDENTITY, ax="h"):
     r = nm.name(f"z_{ax}", sp.Max(0, (m - 1) * s - (n + p - k)))
     a2 = nm.name(f"a^bot_{ax}", sp.Min(m, sp.ceiling(r / s)))
     return m * k - (a * p - s * a * (a - 1) / 2) - (a2 * r - s * a2 * (a2 - 1) / 2)
+
+
+def light_taps_1d_expr(n, k, s, p, m=None, nm=IDENTITY, ax="h"):
+    """Sympy form of light_taps_1d_np (names a^top, z, a^bot as real_taps_1d_expr does)."""
+    if m is None:
+        m = sp.floor((n + 2 * p - k) / s) + 1
+    K0 = sp.floor(k / s)
+    e = k - s * K0
+    a = nm.name(f"a^top_{ax}", sp.Min(m, sp.ceiling(p / s)))
+    z = nm.name(f"z_{ax}", sp.Max(0, (m - 1) * s - (n + p - k)))
+    a2 = nm.name(f"a^bot_{ax}", sp.Min(m, sp.ceiling(z / s)))
+    P, Z = sp.floor(p / s), sp.floor((k - z) / s)
+    left = (s - e) * (a * P - a * (a - 1) / 2) + a * sp.Max(0, p - s * P - e)
+    kept = (s - e) * (a2 * Z + a2 * (a2 - 1) / 2) + a2 * sp.Max(0, k - z - s * Z - e)
+    return (m - a2) * K0 * (s - e) - left + kept
+
+
+def class_weight_1d_expr(k, s):
+    """Sympy form of class_weight_1d_np."""
+    return sp.sqrt(sp.ceiling(k / s) / sp.Max(1, sp.floor(k / s))) - 1
 
 
 # ----- symbolic ------------------------------------------------------------------
@@ -141,6 +198,15 @@ def layer_forms(nm=IDENTITY) -> dict:
             "F": nm.name("F", Y * cg * sy.kh * sy.kw), "F_real": nm.name("F_real", b * d * cg * th * tw)}
 
 
+def _F_q_form(L: dict, nm=IDENTITY):
+    """F_q = b d c_g tau_h tau_w, the real MACs weighted by sqrt(q/q_rho) of their residue class (3.2)."""
+    lh = nm.name("t^lo_h", light_taps_1d_expr(sy.h, sy.kh, sy.sh, sy.ph, L["n_h"], nm, "h"))
+    lw = nm.name("t^lo_w", light_taps_1d_expr(sy.w, sy.kw, sy.sw, sy.pw, L["n_w"], nm, "w"))
+    # not named: F_q is irrational in general, and every named quantity evaluates to a rational number
+    return (sy.b * sy.d * L["c_g"] * (L["t_h"] + lh * class_weight_1d_expr(sy.kh, sy.sh))
+            * (L["t_w"] + lw * class_weight_1d_expr(sy.kw, sy.sw)))
+
+
 def _lb_forms(nm=IDENTITY) -> dict:
     """Every part of the bound through the naming hooks ``nm``: the one place the formulas are written."""
     M = sy.M
@@ -153,10 +219,11 @@ def _lb_forms(nm=IDENTITY) -> dict:
                   positive=True)
     phi = nm.func("phi", (_T,), lambda T: _phi_expr(T, q, Wg), nonnegative=True)
 
-    def k_body(S):  # phases needed with phase length S (docs/theory.md, 3.4)
-        a_, b_ = phi(2 * M + S), phi(S)
-        k_cubic = sp.ceiling((2 * F_real - a_ + b_) / (a_ + b_))
-        k_linear = sp.ceiling((F_real / lam - M) / (M + S))
+    F_q = _F_q_form(L, nm)
+
+    def k_body(S):  # phases of S entries needed (docs/theory.md, 3.3-3.4)
+        k_cubic = sp.ceiling(F_q / phi(M + S))
+        k_linear = sp.ceiling(F_real / (lam * (M + S)))  # never binds (3.5); kept as a check
         return sp.Max(k_cubic, k_linear, 1, evaluate=False)
 
     k = nm.func("k", (_S,), k_body, integer=True, positive=True)
@@ -165,7 +232,7 @@ def _lb_forms(nm=IDENTITY) -> dict:
     Q = sp.Max(Q_comp, Q_cap, evaluate=False)
     A = Q + 3 * L["F"]
     return {"Q": Q, "A": A, "F": L["F"], "E": sy.energy(Q, A, L["F"]), "Q_comp": Q_comp, "Q_cap": Q_cap,
-            "X_used": L["X_used"], "F_real": F_real, "q": q, "lam": lam, "phi": phi, "k": k}
+            "X_used": L["X_used"], "F_real": F_real, "F_q": F_q, "q": q, "lam": lam, "phi": phi, "k": k}
 
 
 @lru_cache(maxsize=1)
@@ -190,7 +257,7 @@ def lb_expressions() -> dict:
     forms of ``lb_named_forms``.  See docs/theory.md, "The lower bound".
     """
     f = _lb_forms()
-    out = {k: f[k] for k in ("Q", "A", "F", "E", "Q_comp", "Q_cap", "X_used", "F_real", "q", "lam")}
+    out = {k: f[k] for k in ("Q", "A", "F", "E", "Q_comp", "Q_cap", "X_used", "F_real", "F_q", "q", "lam")}
     _T, _S = _TS()
     out["phi"] = sp.Lambda(_T, f["phi"](_T))
     out["Q_cap_S"] = sp.Lambda(_S, _S * (f["k"](_S) - 1))
@@ -227,6 +294,22 @@ def _safe_ceil(x):
     return np.ceil(x - _EPS * np.abs(x))
 
 
+def _tau_np(n, k, s, p, t):
+    """t + light taps x class weight along one axis (float); the light taps only where the weight is not 0."""
+    wgt = class_weight_1d_np(k, s)
+    tau = np.asarray(t, dtype=np.float64)
+    sel = wgt > 0
+    if not sel.any():
+        return tau
+    n, k, s, p, wgt, tau = np.broadcast_arrays(n, k, s, p, wgt, tau)
+    if tau.ndim == 0:  # one layer
+        return tau + light_taps_1d_np(n, k, s, p) * wgt
+    tau = tau.copy()
+    idx = np.nonzero(wgt > 0)
+    tau[idx] += light_taps_1d_np(n[idx], k[idx], s[idx], p[idx]) * wgt[idx]
+    return tau
+
+
 def _lb_parts(P, M) -> dict:
     """All terms of the bound for broadcastable arrays (the numpy twin of lb_expressions)."""
     L = layer_arrays(P)
@@ -240,16 +323,18 @@ def _lb_parts(P, M) -> dict:
     W = d * cg * kh * kw
     Y = b * d * nh * nw
     F = Y * cg * kh * kw
-    F_real = b * d * cg * real_taps_1d_np(L["h"], kh, sh, L["ph"]) * real_taps_1d_np(L["w"], kw, sw, L["pw"])
+    th, tw = real_taps_1d_np(L["h"], kh, sh, L["ph"]), real_taps_1d_np(L["w"], kw, sw, L["pw"])
+    F_real = b * d * cg * th * tw
     q = ((kh + sh - 1) // sh) * ((kw + sw - 1) // sw)
     Wg = (dg * cg * kh * kw).astype(np.float64)
     sq = np.sqrt(q.astype(np.float64))
     lam = 1.0 / (1.0 / (b * nh * nw) + 1.0 / (cg * kh * kw) + 1.0 / (q * dg))
     Fr = F_real.astype(np.float64)
     Mf = M.astype(np.float64)
+    F_q = (b * d * cg).astype(np.float64) * _tau_np(L["h"], kh, sh, L["ph"], th) * _tau_np(L["w"], kw, sw, L["pw"], tw)
 
     inv_sqrt27 = 1.0 / np.sqrt(27.0)
-    lin_num = Fr / lam - Mf  # the linear count: k >= (F_real/lam - M) / (M + S)
+    lin_num = Fr / lam  # the linear count: k >= F_real / (lam (M + S)); never binds (3.5)
     Wg3, Wg_sqrt = 3.0 * Wg, np.sqrt(Wg)
 
     def phi(T):  # sqrt(q) (T/3)^(3/2) = sqrt(q) T sqrt(T) / sqrt(27); linear past 3 Wg
@@ -259,15 +344,14 @@ def _lb_parts(P, M) -> dict:
     S_best = np.zeros(Q_cap.shape)
     for f in S_FACTORS:
         S = _S_of(f, M).astype(np.float64)
-        a_, b_ = phi(2.0 * Mf + S), phi(S)
-        k = np.maximum(_safe_ceil((2.0 * Fr - a_ + b_) / (a_ + b_)), _safe_ceil(lin_num / (Mf + S)))
+        k = np.maximum(_safe_ceil(F_q / phi(Mf + S)), _safe_ceil(lin_num / (Mf + S)))
         cap = S * (np.maximum(k, 1.0) - 1.0)
         S_best = np.where(cap > Q_cap, S, S_best)
         Q_cap = np.maximum(Q_cap, cap)
     Q_comp = X_used + W + Y
     Q = np.maximum(Q_comp.astype(np.float64), Q_cap)
     return {"Q": Q, "A": Q + 3.0 * F, "F": F, "Q_comp": Q_comp, "Q_cap": Q_cap, "S": S_best,
-            "X_used": X_used, "F_real": F_real, "W": W, "Y": Y, "q": q}
+            "X_used": X_used, "F_real": F_real, "F_q": F_q, "W": W, "Y": Y, "q": q}
 
 
 def lower_bound_np(P, M) -> dict:

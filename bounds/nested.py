@@ -16,7 +16,6 @@ of a real execution, hence an upper bound on the best execution of the layer.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import math
@@ -141,6 +140,12 @@ class NestedResult:
 # ------------------------------------------------------------------------------------------
 def _extents(L: Layer) -> dict:
     return dict(_extents_cached(L))
+
+
+@lru_cache(maxsize=4096)
+def _sizes(L: Layer) -> tuple:
+    """(b c, |W|, |Y|, F, F_real) of the layer (properties computed once per shape)."""
+    return L.b * L.c, L.W, L.Y, L.F, L.F_real
 
 
 @lru_cache(maxsize=4096)
@@ -299,11 +304,133 @@ def _pos(E: int, chain: tuple) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1 << 16)
+def _hist(E: int, chain: tuple) -> tuple:
+    """The sizes of the tiles of [0, E) split by ``chain`` with their numbers: ((size, tiles), ...)."""
+    if not chain:
+        return ((E, 1),)
+    T = chain[-1]
+    out = {}
+    for sz, m in _hist(E, chain[:-1]):
+        q, r = divmod(sz, T)
+        if q:
+            out[T] = out.get(T, 0) + m * q
+        if r:
+            out[r] = out.get(r, 0) + m
+    return tuple(out.items())
+
+
+def _count(E: int, chain: tuple) -> int:
+    """The number of tiles of [0, E) split by ``chain``: ``len(_pos(E, chain)[0])``."""
+    return sum(m for _, m in _hist(E, _canon(E, chain)))
+
+
+#: (n, k, s, p, E, chain, Tk) -> (tiles, summed real lines, (size, lines) pairs), and the batches of
+#: _axis_batch by (n, k, s, p, E, parent chain, Tk), which fill it on demand (both bounded).
+_AXIS: dict = {}
+_AXIS_BATCHES: dict = {}
+_MEMO_MAX = 1 << 16
+
+
+@lru_cache(maxsize=1 << 16)
+def _canon(E: int, chain: tuple) -> tuple:
+    """``chain`` without the tile sizes that split nothing (equal to the one before, or E): the same tiles."""
+    prev, out = E, None
+    for i, T in enumerate(chain):
+        if T >= prev:
+            if out is None:
+                out = list(chain[:i])
+        else:
+            prev = T
+            if out is not None:
+                out.append(T)
+    return chain if out is None else tuple(out)
+
+
 def _axis_cached(n: int, k: int, s: int, p: int, E: int, chain: tuple, Tk: int):
     """(tiles, summed real lines, (size, lines) pairs) of an output axis tiled by ``chain``."""
-    st, sz = _pos(E, chain)
-    lines, pairs = _axis_terms(st, sz, n, k, s, p, Tk)
-    return len(st), lines, pairs
+    key = (n, k, s, p, E, chain, Tk)
+    r = _AXIS.get(key)
+    if r is None:
+        c = _canon(E, chain)
+        r = _AXIS.get((n, k, s, p, E, c, Tk)) if c != chain else None
+        if r is None:
+            b = _AXIS_BATCHES.get((n, k, s, p, E, c[:-1], Tk)) if c else None
+            i = None if b is None else b[0].get(c[-1])
+            if i is not None:
+                r = (b[1][i], b[2][i], b[3][i, :b[4][i]])
+            else:
+                st, sz = _pos(E, c)
+                lines, pairs = _axis_terms(st, sz, n, k, s, p, Tk)
+                r = (len(st), lines, pairs)
+        if len(_AXIS) >= _MEMO_MAX:
+            _AXIS.clear()
+        _AXIS[key] = _AXIS[(n, k, s, p, E, c, Tk)] = r
+    return r
+
+
+def _axis_batch(n: int, k: int, s: int, p: int, E: int, chain: tuple, vals: tuple, Tk: int):
+    """``_axis_cached`` for the chains ``chain + (v,)``, every v of ``vals`` at once: (tiles, summed real
+    lines, pairs padded with zeros to (len(vals), P, 2), pairs per v), the pairs of each v as _pareto's."""
+    chain = _canon(E, chain)
+    if vals == ((chain[-1] if chain else E),):       # no split: the tiles of the level above
+        N, lines, pairs = _axis_cached(n, k, s, p, E, chain, Tk)
+        return [N], [lines], pairs[None], [len(pairs)]
+    key = (n, k, s, p, E, chain, Tk)
+    b = _AXIS_BATCHES.get(key)
+    if b is not None and b[5] == vals:
+        return b[1:5]
+    st0, sz0 = _pos(E, chain)
+    V, P0 = len(vals), len(sz0)
+    v = np.array(vals, dtype=np.int64)
+    nsub = -(-sz0[None, :] // v[:, None])                    # sub-tiles of each parent tile, per v
+    flat = nsub.ravel()
+    vv = np.repeat(np.repeat(v, P0), flat)
+    first = np.repeat(np.tile(st0, V), flat)
+    st = first + (np.arange(int(flat.sum())) - np.repeat(np.cumsum(flat) - flat, flat)) * vv
+    sz = np.minimum(vv, np.repeat(np.tile(st0 + sz0, V), flat) - st)      # as _split, v by v
+    seg = nsub.sum(axis=1)
+    starts = np.cumsum(seg) - seg
+    vid = np.repeat(np.arange(V), seg)
+    if Tk == k:
+        r = _lines(st, sz, n, k, s, p, None)
+        lines = np.add.reduceat(r, starts)
+        size, vid_r = sz, vid
+    else:                                                     # every tap (as _lines, tap by tap)
+        tap = np.arange(k)[:, None]
+        lo = np.maximum(0, -((tap - p) // s))
+        hi = (n - 1 + p - tap) // s
+        rr = np.maximum(0, np.minimum(st + sz - 1, hi) - np.maximum(st, lo) + 1)
+        lines = np.add.reduceat(rr, starts, axis=1).sum(axis=0)
+        r, size, vid_r = rr.ravel(), np.tile(sz, k), np.tile(vid, k)
+    # _pareto per v: sorted by v, size descending, lines descending; a pair is kept when its lines
+    # exceed those of every pair before it of the same v (offsets per v keep the running max apart)
+    o = np.lexsort((-r, -size, vid_r))
+    qv, qs, qr = vid_r.take(o), size.take(o), r.take(o)
+    off = qr + qv * (int(qr.max()) + 1)
+    keep = np.ones(len(o), dtype=bool)
+    keep[1:] = off[1:] > np.maximum.accumulate(off)[:-1]
+    qv, qs, qr = qv.compress(keep), qs.compress(keep), qr.compress(keep)
+    npair = np.bincount(qv, minlength=V)
+    rank = np.arange(len(qv)) - np.repeat(np.cumsum(npair) - npair, npair)
+    M = int(npair.max())
+    pairs = np.zeros((V, M, 2), dtype=np.int64)
+    at = (qv * M + rank) * 2
+    pairs.put(at, qs)
+    pairs.put(at + 1, qr)
+    out = (seg.tolist(), lines.tolist(), pairs, npair.tolist())
+    if len(_AXIS_BATCHES) >= _MEMO_MAX:
+        _AXIS_BATCHES.clear()
+    _AXIS_BATCHES[key] = ({x: i for i, x in enumerate(vals)},) + out + (vals,)
+    return out
+
+
+def _clear_caches() -> None:
+    """Empty every cache of this module (benchmarks/bench_nested.py times the search from scratch)."""
+    for f in (_best_cached, _pos, _hist, _extents_cached, _sizes, _grid_axis, _grid_axis_hw, _nest_cached,
+              _order_pos, _loop_masks, _nests, _nest_static, _canon):
+        f.cache_clear()
+    _AXIS.clear()
+    _AXIS_BATCHES.clear()
 
 
 def _axis_params(L: Layer, ax: str):
@@ -366,7 +493,7 @@ def _analysis(layer: Layer, arch: Architecture, plan: _Plan) -> dict:
                 Tk = plan.T[l]["r" if x == "h" else "s"]
                 counts[l][x], RL[l][x], pairs[l][x] = _axis_cached(n, k, s, p, E[x], chain, Tk)
             else:
-                counts[l][x] = len(_pos(E[x], chain)[0])
+                counts[l][x] = _count(E[x], chain)
     return {"counts": counts, "lines": RL, "pairs": pairs}
 
 
@@ -483,6 +610,7 @@ def _refill_price(arch: Architecture, lv) -> float:
     return out
 
 
+@lru_cache(maxsize=256)
 def _nests(arch: Architecture) -> list:
     """Nesting orders the search tries: the architecture's, and smallest capacity first among the
     levels whose operands' inner levels are already placed (so every chain keeps its order); among
@@ -519,7 +647,8 @@ class _State:
     ``chains[x]``: the tile sizes along x from the outermost on-chip level down to level l;
     ``counts[m][x]``: tiles of level m along x; ``fac[t]``: the repeat factors a level below
     gets for operand t when its refill loop is above it; ``inner[t]``: innermost level
-    keeping t so far; ``cost``: pJ of the refills of the levels chosen.
+    keeping t so far; ``cost``: pJ of the refills of the levels chosen; ``moved``: ((level,
+    operand, words moved into it at its refills: _words), ...) of the levels chosen.
     """
 
     l: int
@@ -531,14 +660,19 @@ class _State:
     fac: dict
     inner: dict
     cost: float
+    moved: tuple = ()
+    fills: dict | None = None       # operand -> fill_loops(T, orders, t, l) (None: none at the root)
+
+
+_DIM_INDEX = {x: i for i, x in enumerate(DIMS)}
 
 
 def _axis_info(L: Layer, ax: str, chain: tuple, Tk: int):
-    E = _extents(L)[ax]
+    E = _extents_cached(L)[_DIM_INDEX[ax]][1]
     if ax in "hw":
         n, k, s, p = _axis_params(L, ax)
         return _axis_cached(n, k, s, p, E, chain, Tk)
-    return len(_pos(E, chain)[0]), 0, None
+    return _count(E, chain), 0, None
 
 
 def _root(layer: Layer, arch: Architecture) -> _State:
@@ -601,25 +735,64 @@ def _along(a: str, v) -> np.ndarray:
 def _axes(layer: Layer, st: _State, l: int, rel: set) -> dict:
     """Candidate tiles per grid axis of level l: sizes, tile counts, real lines and (size, lines) pairs."""
     P = st.T[l + 1]
-    E = _extents(layer)
+    E = _extents_cached(layer)
     axes = {}
-    for x in ("b", "d", "c"):
-        vals = _cands(P[x]) if x in rel else [P[x]]
-        axes[x] = {"T": np.array(vals), "N": np.array([_axis_info(layer, x, st.chains[x] + (v,), 0)[0]
-                                                       for v in vals])}
-    for ax, kx in (("h", "r"), ("w", "s")):
-        vals = _cands(P[ax]) if ax in rel else [P[ax]]
-        ks = ([1] if (kx in rel and P[kx] > 1) else []) + [P[kx]]   # smallest first (see _prune)
-        combos = [(v, kv) for kv in ks for v in vals]
-        rows = [_axis_info(layer, ax, st.chains[ax] + (v,), kv) for v, kv in combos]
-        npair = max(len(r[2]) for r in rows)
-        pairs = np.zeros((len(rows), npair, 2), dtype=np.int64)
-        for i, r in enumerate(rows):
-            pairs[i, :len(r[2])] = r[2]
-        axes[ax] = {"T": np.array([c[0] for c in combos]), "K": np.array([c[1] for c in combos]),
-                    "N": np.array([r[0] for r in rows]), "NK": np.array([E[kx] // c[1] for c in combos]),
-                    "lines": np.array([r[1] for r in rows], dtype=np.float64), "pairs": pairs}
+    for x, i in (("b", 0), ("d", 1), ("c", 4)):
+        axes[x] = _grid_axis(E[i][1], _canon(E[i][1], st.chains[x]), x in rel)
+    for ax, kx, i, ki in (("h", "r", 2, 5), ("w", "s", 3, 6)):
+        n, k, s, p = _axis_params(layer, ax)
+        axes[ax] = _grid_axis_hw(n, k, s, p, E[i][1], _canon(E[i][1], st.chains[ax]), ax in rel,
+                                 kx in rel and P[kx] > 1, P[kx], E[ki][1])
     return axes
+
+
+def _frozen(**arrays) -> dict:
+    for v in arrays.values():
+        v.setflags(write=False)         # shared by the cache: nobody may change them
+    return arrays
+
+
+@lru_cache(maxsize=1 << 15)
+def _grid_axis(E: int, chain: tuple, searched: bool) -> dict:
+    """Candidates of a b, d or c axis below the tiles ``chain``: {"T": sizes, "N": tile counts, "tabT":
+    rows T, N, the candidate's non-trivial loop as bit 0, 1 and 4 (b, d, c in DIMS), T}."""
+    P = chain[-1] if chain else E
+    vals = _cands(P) if searched else [P]
+    hist = _hist(E, chain)
+    N = [sum(m * -(-sz // v) for sz, m in hist) for v in vals]
+    nt = [int(v != P) for v in vals]
+    tab = np.array([vals, N, nt, [x << 1 for x in nt], [x << 4 for x in nt], vals], dtype=np.int64)
+    return _frozen(T=tab[0], N=tab[1], tabT=tab)
+
+
+@lru_cache(maxsize=1 << 15)
+def _grid_axis_hw(n: int, k: int, s: int, p: int, E: int, chain: tuple, searched: bool, split_kernel: bool,
+                  Pk: int, Ek: int) -> dict:
+    """Candidates of an output axis (with its kernel axis) below the tiles ``chain``: sizes T, kernel tiles
+    K, tile counts N and NK, summed real lines, the (size, lines) pairs padded with zeros and their maxima;
+    "tabT": rows T, K, N, NK, lines, the non-trivial loops as bits for h (2, r 5) and for w (3, s 6), T K."""
+    P = chain[-1] if chain else E
+    vals = tuple(_cands(P)) if searched else (P,)
+    ks = ([1] if split_kernel else []) + [Pk]   # smallest first (see _prune)
+    parts = [_axis_batch(n, k, s, p, E, chain, vals, kv) for kv in ks]
+    if len(parts) == 1:
+        pairs = parts[0][2]
+    else:
+        npair = max(b[2].shape[1] for b in parts)
+        pairs = np.zeros((len(vals) * len(ks), npair, 2), dtype=np.int64)
+        for i, b in enumerate(parts):
+            pairs[i * len(vals):(i + 1) * len(vals), :b[2].shape[1]] = b[2]
+    T = list(vals) * len(ks)
+    K = [kv for kv in ks for _ in vals]
+    N = [c for b in parts for c in b[0]]
+    NK = [Ek // kv for kv in K]
+    lines = [x for b in parts for x in b[1]]
+    nt = [int(v != P) for v in T]
+    ntk = [int(kv != Pk) for kv in K]
+    tab = np.array([T, K, N, NK, lines, [(a << 2) + (b << 5) for a, b in zip(nt, ntk)],
+                    [(a << 3) + (b << 6) for a, b in zip(nt, ntk)], [t * kv for t, kv in zip(T, K)]], dtype=np.int64)
+    return _frozen(T=tab[0], K=tab[1], N=tab[2], NK=tab[3], lines=tab[4].astype(np.float64), pairs=pairs,
+                   pmax=pairs.max(axis=1), tabT=tab)
 
 
 def _prune(axes: dict, keep, cap: int) -> dict:
@@ -627,17 +800,14 @@ def _prune(axes: dict, keep, cap: int) -> dict:
 
     The footprint is nondecreasing along every axis, so such a candidate never fits.
     """
-    first = {x: 0 for x in axes}
+    first = {y: {f: a[f][:1] for f in ("T", "K", "pmax", "pairs") if f in a} for y, a in axes.items()}
     out = {}
     for x in axes:
-        idx = {y: (slice(None) if y == x else slice(first[y], first[y] + 1)) for y in axes}
-
-        def pick(y, key):
-            return _along(y, axes[y][key][idx[y]])
-        fp = _footprint_grid(keep, pick("b", "T"), pick("d", "T"), pick("c", "T"), pick("h", "K"),
-                             pick("w", "K"), axes["h"]["pairs"][idx["h"]], axes["w"]["pairs"][idx["w"]])
-        ok = np.flatnonzero(fp.ravel() <= cap)
-        out[x] = {k: v[ok] for k, v in axes[x].items()}
+        one = dict(first)
+        one[x] = axes[x]
+        shape = tuple(len(one[y]["T"]) for y in ("b", "d", "h", "w", "c"))
+        ok = _fits_grid(keep, one, cap, shape)
+        out[x] = {k: v.take(ok, axis=1 if k == "tabT" else 0) for k, v in axes[x].items()}
     return out
 
 
@@ -650,7 +820,7 @@ def _thin(axes: dict, grid: int) -> dict:
         if n <= 2:
             break
         keep = sorted(set(range(0, n, 2)) | {n - 1})
-        axes[x] = {k: v[keep] for k, v in axes[x].items()}
+        axes[x] = {k: v.take(keep, axis=1 if k == "tabT" else 0) for k, v in axes[x].items()}
     return axes
 
 
@@ -661,124 +831,385 @@ def _next_inner(arch: Architecture, mac: dict, t: str, l: int) -> int:
     return max(m for m in range(mac[t], l) if t in arch.levels[m].operands)
 
 
-def _expand(layer: Layer, arch: Architecture, st: _State, keep: frozenset, orders, axes: dict, mac: dict):
-    """The best candidate tiles of level st.l - 1 for one keep set: [(estimate, -volume, order, tile)].
+#: Per loop order: the position of each dimension (DIMS order) in it, plus one.
+@lru_cache(maxsize=64)
+def _order_pos(orders: tuple) -> np.ndarray:
+    return np.array([[ORDERS.get(o, o).index(x) + 1 for x in DIMS] for o in orders], dtype=np.int64)
 
-    The footprint is computed on the whole grid; the costs only on the tiles that fit
-    (flat arrays, one entry per fitting tile).
+
+#: The operand to which each dimension is irrelevant (each dimension is irrelevant to exactly one).
+_OWNER = {y: next(t for t in OPERANDS if y not in RELEVANT[t]) for y in DIMS}
+
+
+@lru_cache(maxsize=64)
+def _loop_masks(orders: tuple) -> tuple:
+    """(inside (DIMS, orders, 1), relevant (DIMS, 1)) bit masks over DIMS for the operand t = _OWNER[y]
+    of each dimension y: ``inside[y, o]`` the loops relevant to t inside the loop of y in order o,
+    ``relevant[y]`` those relevant to t.  With ``code`` the non-trivial loops of a tile, its repeat
+    factor for t along y (_factors at this level) is its own tile count when ``code & inside`` (the
+    loop is outside the refill loop, the innermost non-trivial loop relevant to t), else the tiles of
+    the level above when ``code & relevant`` (the refill loop is here), else the level above's factor."""
+    pos = _order_pos(orders)
+    rel = {t: [i for i, x in enumerate(DIMS) if x in RELEVANT[t]] for t in OPERANDS}
+    inside = np.array([[[sum(1 << i for i in rel[_OWNER[y]] if pos[o, i] > pos[o, j])] for o in range(len(orders))]
+                       for j, y in enumerate(DIMS)], dtype=np.uint8)
+    relevant = np.array([[sum(1 << i for i in rel[_OWNER[y]])] for y in DIMS], dtype=np.uint8)
+    return inside, relevant
+
+
+#: Rows of a group's candidate table: the axes' "tabT" rows stacked (b, d, h, w, c; 6 rows for b, d
+#: and c, 8 for h and w): tiles and tile counts in DIMS order, the real lines of h and w, each axis's
+#: non-trivial-loop bits and volume factor.
+_OFF = {"b": 0, "d": 6, "h": 12, "w": 20, "c": 28}
+_ROW_T = [_OFF[x] for x in "bdhwc"] + [_OFF["h"] + 1, _OFF["w"] + 1]
+_ROW_N = [_OFF[x] + (2 if x in "hw" else 1) for x in "bdhwc"] + [_OFF["h"] + 3, _OFF["w"] + 3]
+_ROW_LINES = (_OFF["h"] + 4, _OFF["w"] + 4)
+_ROW_BITS = (_OFF["b"] + 2, _OFF["d"] + 3, _OFF["h"] + 5, _OFF["w"] + 6, _OFF["c"] + 4)
+_ROW_VOL = (_OFF["b"] + 5, _OFF["d"] + 5, _OFF["h"] + 7, _OFF["w"] + 7, _OFF["c"] + 5)
+#: What a picked candidate hands to _child: its tiles, tile counts (DIMS order) and real lines of h and w.
+_ROW_PICK = np.array(_ROW_T + _ROW_N + list(_ROW_LINES))
+
+
+def _fits_grid(keep, axes: dict, cap: int, shape: tuple) -> np.ndarray:
+    """Flat (C order over b, d, h, w, c: ``shape``) indices of the grid's tiles whose peak words fit ``cap``.
+
+    The footprint of _footprint_grid; with one of X and Y kept the max over the (size,
+    lines) pairs separates into a product of per-axis maxima (all terms nonnegative).
     """
-    l = st.l - 1
-    cap = arch.levels[l].capacity
-    P = st.T[l + 1]
-    Tg = {x: _along(x, axes[x]["T"]) for x in ("b", "d", "c")}
-    fp = _footprint_grid(keep, Tg["b"], Tg["d"], Tg["c"], _along("h", axes["h"]["K"]), _along("w", axes["w"]["K"]),
-                         axes["h"]["pairs"], axes["w"]["pairs"])
-    idx = np.flatnonzero(fp <= cap)
-    if not idx.size:
-        return []
-    ib, id_, ih, iw, ic = np.unravel_index(idx, fp.shape)
-    sel = {"b": ib, "d": id_, "h": ih, "w": iw, "c": ic}
-    T = {x: axes[x]["T"][sel[x]] for x in ("b", "d", "c", "h", "w")}
-    T["r"], T["s"] = axes["h"]["K"][ih], axes["w"]["K"][iw]
-    N = {x: axes[x]["N"][sel[x]] for x in ("b", "d", "c", "h", "w")}
-    N["r"], N["s"] = axes["h"]["NK"][ih], axes["w"]["NK"][iw]
-    nontriv = {x: T[x] != P[x] for x in DIMS}
-    inner = dict(st.inner)
-    for t in keep:
-        inner[t] = l
-    base = st.cost
-    # operands still to be fed to a level below: their next refills are estimated as if that
-    # level refilled them at this level's loop structure (the fewest refills it can have)
-    ahead = [t for t in OPERANDS if mac[t] < l]
-    vol = -(T["b"] * T["d"] * T["h"] * T["w"] * T["c"] * T["r"] * T["s"]).astype(np.float64)
-    lines = axes["h"]["lines"][ih] * axes["w"]["lines"][iw]
-    zero = np.zeros(idx.size, dtype=bool)
-    out = []
-    seen = {}
-    for order in orders:
-        pos_o = {x: i for i, x in enumerate(ORDERS.get(order, order))}
-        # the cost at this level depends on the order only through, per kept operand, which
-        # irrelevant loops come before which relevant ones: orders with the same pattern share it
-        pattern = tuple(tuple(x in RELEVANT[t] for x in ORDERS.get(order, order)) for t in OPERANDS)
-        if pattern in seen:
-            cost = seen[pattern]
+    ah, aw = axes["h"], axes["w"]
+    if "X" in keep and "Y" in keep:
+        fp = _footprint_grid(keep, _along("b", axes["b"]["T"]), _along("d", axes["d"]["T"]),
+                             _along("c", axes["c"]["T"]), _along("h", ah["K"]), _along("w", aw["K"]),
+                             ah["pairs"], aw["pairs"])
+    else:
+        if "Y" in keep:
+            fp = (axes["b"]["T"].reshape(-1, 1, 1, 1, 1) * axes["d"]["T"].reshape(-1, 1, 1, 1)
+                  * ah["pmax"][:, 0].reshape(-1, 1, 1) * aw["pmax"][:, 0].reshape(-1, 1))
+        elif "X" in keep:
+            fp = (axes["b"]["T"].reshape(-1, 1, 1, 1, 1) * ah["pmax"][:, 1].reshape(-1, 1, 1)
+                  * aw["pmax"][:, 1].reshape(-1, 1) * axes["c"]["T"])
         else:
-            cost = np.zeros(idx.size)
-            seq = ORDERS.get(order, order)
+            fp = None
+        if "W" in keep:
+            w = (axes["d"]["T"].reshape(-1, 1, 1, 1) * ah["K"].reshape(-1, 1, 1) * aw["K"].reshape(-1, 1)
+                 * axes["c"]["T"])
+            fp = w if fp is None else fp + w
+        if fp is None:
+            fp = np.zeros(1, dtype=np.int64)
+    ok = fp <= cap
+    if ok.shape != shape:         # an axis no kept operand depends on (it has one candidate)
+        full = np.empty(shape, dtype=bool)
+        full[...] = ok
+        ok = full
+    return np.flatnonzero(ok)
+
+
+def _column(values: list, counts: list):
+    """One value per group -> the value (all equal) or one per column (the columns of each group in turn)."""
+    v0 = values[0]
+    if all(v == v0 for v in values):
+        return v0
+    return np.repeat(np.array(values).T, counts, axis=-1)
+
+
+#: Grids of at most this many tiles in all (the one-word register levels) are costed in plain Python.
+_SMALL = 48
+
+
+def _expand_small(layer: Layer, l: int, groups: list, k: int, orders) -> list:
+    """``_expand_groups`` in plain Python, group by group (for tiny grids, where numpy's calls cost
+    more than the arithmetic): the same integers and the same float operations in the same order,
+    so the same numbers and the same ties."""
+    inside, relevant = _loop_masks(tuple(orders))
+    inside, relevant = inside[:, :, 0].tolist(), relevant[:, 0].tolist()
+    b_c, W, Y = _sizes(layer)[:3]
+    out = []
+    for arch, mac, st, keep, axes in groups:
+        cap = arch.levels[l].capacity
+        ab, ad, ah, aw, ac = (axes[x]["tabT"].T.tolist() for x in ("b", "d", "h", "w", "c"))
+        pmh, pmw = axes["h"]["pmax"].tolist(), axes["w"]["pmax"].tolist()
+        both = "X" in keep and "Y" in keep
+        if both:
+            ph, pw = axes["h"]["pairs"].tolist(), axes["w"]["pairs"].tolist()
+        kY, kX, kW = "Y" in keep, "X" in keep, "W" in keep
+        cands = []
+        for cb in ab:
+            for cd in ad:
+                for ih, ch in enumerate(ah):
+                    for iw, cw in enumerate(aw):
+                        for cc in ac:
+                            Tb, Td, Tc = cb[0], cd[0], cc[0]
+                            w = Td * ch[1] * cw[1] * Tc if kW else 0
+                            if both:
+                                fp = max(Tb * Td * th * tw + Tb * Tc * rh * rw
+                                         for th, rh in ph[ih] for tw, rw in pw[iw]) + w
+                            elif kY:
+                                fp = Tb * Td * pmh[ih][0] * pmw[iw][0] + w
+                            elif kX:
+                                fp = Tb * pmh[ih][1] * pmw[iw][1] * Tc + w
+                            else:
+                                fp = w
+                            if fp <= cap:
+                                cands.append((cb, cd, ch, cw, cc))
+        res = []
+        if cands:
+            ahead = [t for t in OPERANDS if mac[t] < l]
+            up, fac_up = st.counts[l + 1], st.fac
+            above = [up[y] for y in DIMS]
+            mine = [fac_up[_OWNER[y]][y] for y in DIMS]
+            terms = []              # per operand: (prices of the refills here, of the next ones below)
             for t in sorted(set(keep) | set(ahead)):
-                # hit[k]: some non-trivial loop relevant to t at position >= k of this level's order
-                hit = [zero] * (len(seq) + 1)
-                for k in range(len(seq) - 1, -1, -1):
-                    hit[k] = (hit[k + 1] | nontriv[seq[k]]) if seq[k] in RELEVANT[t] else hit[k + 1]
-                fac = {}
-                for y in DIMS:
-                    if y in RELEVANT[t]:
-                        continue
-                    fac[y] = np.where(hit[pos_o[y] + 1], N[y], np.where(hit[0], st.counts[l + 1][y], st.fac[t][y]))
-                if t == "X":
-                    words = (layer.b * layer.c) * lines * fac["d"]
-                elif t == "W":
-                    words = layer.W * fac["b"] * fac["h"] * fac["w"]
-                else:
-                    words = layer.Y * fac["c"] * fac["r"] * fac["s"]
+                parts = []
                 if t in keep:
-                    pin, pback = _prices(arch, l, st.inner[t], t)
-                    cost = cost + words * pin + (words - layer.Y) * pback
+                    parts.append(_prices(arch, l, st.inner[t], t))
                 if t in ahead:
-                    pin, pback = _prices(arch, _next_inner(arch, mac, t, l), inner[t], t)
-                    cost = cost + words * pin + (words - layer.Y) * pback
-            seen[pattern] = cost
-        est = base + cost
-        for j in np.lexsort((vol, est))[:4]:
-            tile = {x: int(T[x][j]) for x in DIMS}
-            out.append((float(est[j]), float(vol[j]), order, tile))
+                    parts.append(_prices(arch, _next_inner(arch, mac, t, l), l if t in keep else st.inner[t], t))
+                terms.append((t, parts))
+            rows = []
+            for j, (cb, cd, ch, cw, cc) in enumerate(cands):
+                code = cb[2] + cd[3] + ch[5] + cw[6] + cc[4]
+                N = (cb[1], cd[1], ch[2], cw[2], cc[1], ch[3], cw[3])
+                other = [above[y] if code & relevant[y] else mine[y] for y in range(7)]
+                lin = float(ch[4]) * float(cw[4])
+                vol = -float(cb[5] * cd[5] * ch[7] * cw[7] * cc[5])
+                ests = []
+                for o in range(len(orders)):
+                    f = [N[y] if code & inside[y][o] else other[y] for y in range(7)]
+                    cost = None
+                    for t, parts in terms:
+                        if t == "X":
+                            words = b_c * lin * f[1]
+                        elif t == "W":
+                            words = W * f[0] * f[2] * f[3]
+                        else:
+                            words = Y * f[4] * f[5] * f[6]
+                        for pin, pback in parts:
+                            cost = words * pin if cost is None else cost + words * pin
+                            if pback != 0.0:
+                                cost = cost + (words - Y) * pback
+                    ests.append(st.cost + (0.0 if cost is None else cost))
+                tile = (cb[0], cd[0], ch[0], cw[0], cc[0], ch[1], cw[1])
+                rows.append((ests, vol, j, tile, list(N) + [ch[4], cw[4]]))
+            for o, order in enumerate(orders):
+                for ests, vol, j, tile, info in sorted(rows, key=lambda r: (r[0][o], r[1], r[2]))[:k]:
+                    res.append((ests[o], vol, order, tile, info))
+        out.append(res)
     return out
 
 
-def _child(layer: Layer, arch: Architecture, st: _State, tile: dict, order: str, keep: frozenset) -> _State:
-    """The state after fixing level st.l - 1 (exact scalar bookkeeping)."""
+def _expand_groups(layer: Layer, l: int, groups: list, k: int = 4, orders=_SEARCH_ORDERS) -> list:
+    """The best candidate tiles of level l for each group (arch, mac, state, keep, axes), all costed at once.
+
+    Per group and order: the k cheapest fitting tiles by (estimate, -volume), ties in grid
+    order, as [(estimate, -volume, order, tile, info)] (orders in turn; tile: the sizes in
+    DIMS order; info: the tile counts in DIMS order and the summed real lines of h and w,
+    for _child).  The footprint is computed on each group's grid; the costs only on the
+    tiles that fit, in arrays of one row per order and one column per fitting tile of any
+    group (the estimate of a group adds the same terms in the same order as one group alone:
+    another group's prices are exact zeros for it).
+    """
+    if sum(math.prod(len(axes[x]["T"]) for x in "bdhwc") for *_, axes in groups) <= _SMALL \
+            and _sizes(layer)[3] < 1 << 50:       # exact integers in int64 and in float64 alike
+        return _expand_small(layer, l, groups, k, orders)
+    cols, live, sizes = [], [], []
+    for gi, (arch, mac, st, keep, axes) in enumerate(groups):
+        ab, ad, ah, aw, ac = axes["b"], axes["d"], axes["h"], axes["w"], axes["c"]
+        shape = (len(ab["T"]), len(ad["T"]), len(ah["T"]), len(aw["T"]), len(ac["T"]))
+        idx = _fits_grid(keep, axes, arch.levels[l].capacity, shape)
+        if not idx.size:
+            continue
+        ib, id_, ih, iw, ic = np.unravel_index(idx, shape)
+        cols.append(np.concatenate((ab["tabT"].take(ib, axis=1), ad["tabT"].take(id_, axis=1),
+                                    ah["tabT"].take(ih, axis=1), aw["tabT"].take(iw, axis=1),
+                                    ac["tabT"].take(ic, axis=1))))
+        live.append(gi)
+        sizes.append(idx.size)
+    out = [[] for _ in groups]
+    if not live:
+        return out
+    A = np.concatenate(cols, axis=1) if len(cols) > 1 else cols[0]      # one column per fitting candidate
+    G = [groups[gi] for gi in live]
+    one = len(G) == 1
+    b0, b1, b2, b3, b4 = _ROW_BITS
+    code = (A[b0] + A[b1] + A[b2] + A[b3] + A[b4]).astype(np.uint8)    # the non-trivial loops (bit i: DIMS[i])
+    v0, v1, v2, v3, v4 = _ROW_VOL
+    vol = -(A[v0] * A[v1] * A[v2] * A[v3] * A[v4]).astype(np.float64)
+    inside, relevant = _loop_masks(tuple(orders))
+    # operands still to be fed to a level below: their next refills are estimated as if that
+    # level refilled them at this level's loop structure (the fewest refills it can have)
+    aheads = [[t for t in OPERANDS if mac[t] < l] for _, mac, _, _, _ in G]
+    b_c, W, Y = _sizes(layer)[:3]
+    # the repeat factors (_factors at this level) along every dimension, each irrelevant to exactly
+    # one operand (_OWNER): the tile's own count when its loop is outside the refill loop (the
+    # innermost non-trivial loop relevant to that operand), else the tiles of the level above when
+    # the refill loop is here, else the factor of the level above
+    above = [[st.counts[l + 1][y] for y in DIMS] for _, _, st, _, _ in G]
+    mine = [[st.fac[_OWNER[y]][y] for y in DIMS] for _, _, st, _, _ in G]
+    if above == mine:
+        other = _column(above, sizes)
+        other = np.array(other)[:, None] if isinstance(other, list) else other
+    else:
+        a_, m_ = _column(above, sizes), _column(mine, sizes)
+        other = np.where((code & relevant) != 0, np.array(a_)[:, None] if isinstance(a_, list) else a_,
+                         np.array(m_)[:, None] if isinstance(m_, list) else m_)
+    fac = np.where((code & inside) != 0, A.take(_ROW_N, axis=0)[:, None], other[:, None])  # (DIMS, orders, columns)
+    cost = None
+    for t in sorted(set().union(*(set(kp) | set(a) for (_, _, _, kp, _), a in zip(G, aheads)))):
+        if t == "X":
+            words = b_c * (A[_ROW_LINES[0]].astype(np.float64) * A[_ROW_LINES[1]].astype(np.float64)) * fac[1]
+        elif t == "W":
+            words = W * fac[0] * fac[2] * fac[3]
+        else:
+            words = Y * fac[4] * fac[5] * fac[6]
+        # the refills into this level, then the next ones of a level below, at per-group prices
+        # (0 for a group that does not keep / feed t: it adds exact zeros, the sum is unchanged)
+        kept = [t in keep for _, _, _, keep, _ in G]
+        fed = [t in a for a in aheads]
+        parts = []
+        if any(kept):
+            parts.append([_prices(arch, l, st.inner[t], t) if kt else (0.0, 0.0)
+                          for (arch, _, st, _, _), kt in zip(G, kept)])
+        if any(fed):
+            parts.append([_prices(arch, _next_inner(arch, mac, t, l), l if kt else st.inner[t], t) if ft else (0.0, 0.0)
+                          for (arch, mac, st, _, _), kt, ft in zip(G, kept, fed)])
+        for pr in parts:
+            p0 = pr[0]
+            if one or all(p == p0 for p in pr):
+                pin, pback = p0
+            else:
+                pin = _column([p[0] for p in pr], sizes)
+                pback = _column([p[1] for p in pr], sizes)
+            # cost + words * pin + (words - Y) * pback, as for one group; 0 + x and x + 0 * y are x
+            cost = words * pin if cost is None else cost + words * pin
+            if isinstance(pback, np.ndarray) or pback != 0.0:
+                cost = cost + (words - Y) * pback
+    base = _column([st.cost for _, _, st, _, _ in G], sizes)
+    est = base + cost if cost is not None else np.zeros((len(orders), len(vol))) + base
+    # per (order, group) block the first k by (estimate, -volume), ties by column: one sort of the
+    # (order, column) pairs by (block, estimate, -volume); with many columns only those at or below
+    # their block's k-th smallest estimate are sorted (the others cannot be among its first k)
+    n, O, Gn = len(vol), len(orders), len(sizes)
+    gcol = np.zeros(n, dtype=np.int64) if one else np.repeat(np.arange(Gn), sizes)
+    block = np.arange(O)[:, None] * Gn + gcol
+    if n > 64:
+        thr = np.empty((O, Gn))
+        s0 = 0
+        for j, m in enumerate(sizes):
+            seg = est[:, s0:s0 + m]
+            thr[:, j] = seg.max(axis=1) if m <= k else np.partition(seg, k - 1, axis=1)[:, k - 1]
+            s0 += m
+        flat = np.flatnonzero(est <= thr.take(gcol, axis=1))
+        srt = flat.take(np.lexsort((vol.take(flat % n), est.take(flat), block.take(flat))))
+    else:
+        srt = np.lexsort((np.tile(vol, O), est.ravel(), block.ravel()))
+    cnt = np.bincount(block.take(srt), minlength=O * Gn).tolist()
+    pos, where = [], []
+    s0 = 0
+    for o in range(O):
+        for j in range(Gn):
+            c = cnt[o * Gn + j]
+            pos += range(s0, s0 + min(k, c))
+            where += [(live[j], o)] * min(k, c)
+            s0 += c
+    flat = srt.take(pos)
+    picks = flat % n
+    vals = est.take(flat).tolist()
+    for (gi, o), e, v, col in zip(where, vals, vol.take(picks).tolist(),
+                                  A.take(picks, axis=1).take(_ROW_PICK, axis=0).T.tolist()):
+        out[gi].append((e, v, orders[o], tuple(col[:7]), col[7:]))
+    return out
+
+
+def _child(layer: Layer, arch: Architecture, st: _State, tile: dict, order: str, keep: frozenset,
+           info: list) -> _State:
+    """The state after fixing level st.l - 1 (exact scalar bookkeeping); ``info``: the tile's counts
+    per dimension (DIMS order) and summed real lines of h and w (_axis_info of its chains)."""
     l = st.l - 1
     T = list(st.T)
     T[l] = dict(tile)
     orders = list(st.orders)
-    orders[l] = ORDERS.get(order, order)
+    seq = orders[l] = ORDERS.get(order, order)
     keeps = list(st.keeps)
     keeps[l] = keep
     counts = list(st.counts)
     chains = {x: st.chains[x] + (tile[x],) for x in DIMS}
-    cnt, lines = {}, {}
-    for x in DIMS:
-        Tk = tile["r" if x == "h" else "s"] if x in "hw" else 0
-        info = _axis_info(layer, x, chains[x], Tk) if x not in "rs" else (len(_pos(_extents(layer)[x], chains[x])[0]),)
-        cnt[x] = info[0]
-        if x in "hw":
-            lines[x] = info[1]
-    counts[l] = cnt
-    fac, cost, inner = {}, st.cost, dict(st.inner)
+    cnt = counts[l] = dict(zip(DIMS, info[:7]))
+    lh, lw = info[7], info[8]
+    up = counts[l + 1]
+    b_c, W, Y = _sizes(layer)[:3]
+    fac, cost, inner, moved, fills = {}, st.cost, dict(st.inner), st.moved, {}
+    par = T[l + 1]
     for t in OPERANDS:
-        m0, x0 = fill_loops(T, orders, t, l)
-        f = {}
-        for y in DIMS:
-            if y in RELEVANT[t]:
-                continue
-            if m0 is None:
-                f[y] = 1
-            elif m0 == l:
-                f[y] = cnt[y] if orders[l].index(y) < orders[l].index(x0) else counts[l + 1][y]
-            else:
-                f[y] = st.fac[t][y]
+        # fill_loops(T, orders, t, l): the innermost non-trivial loop relevant to t at this level,
+        # else the one the level above found (its scan goes on from level l + 1)
+        rel = RELEVANT[t]
+        m0, x0 = next(((l, x) for x in reversed(seq) if x in rel and tile[x] != par[x]),
+                      st.fills[t] if st.fills else (None, None))
+        fills[t] = (m0, x0)
+        if m0 is None:
+            f = {y: 1 for y in DIMS if y not in RELEVANT[t]}
+        elif m0 == l:
+            i0 = seq.index(x0)
+            f = {y: (cnt[y] if seq.index(y) < i0 else up[y]) for y in DIMS if y not in RELEVANT[t]}
+        else:
+            f = st.fac[t]
         fac[t] = f
         if t in keep:
             if t == "X":
-                words = layer.b * layer.c * lines["h"] * lines["w"] * f["d"]
+                words = b_c * lh * lw * f["d"]
             elif t == "W":
-                words = layer.W * f["b"] * f["h"] * f["w"]
+                words = W * f["b"] * f["h"] * f["w"]
             else:
-                words = layer.Y * f["c"] * f["r"] * f["s"]
+                words = Y * f["c"] * f["r"] * f["s"]
             pin, pback = _prices(arch, l, st.inner[t], t)
-            cost += words * pin + (words - layer.Y) * pback
+            cost += words * pin + (words - Y) * pback
             inner[t] = l
-    return _State(l, T, orders, keeps, counts, chains, fac, inner, cost)
+            moved = moved + ((l, t, words),)
+    return _State(l, T, orders, keeps, counts, chains, fac, inner, cost, moved, fills)
+
+
+def _state_counts(layer: Layer, arch: Architecture, st: _State, mac: dict):
+    """nested_counts of a final search state's schedule (``arch``: levels in nesting order), from the words
+    the search moved (the same closed forms); None if a level overflows (``fits``; it cannot happen)."""
+    K = len(arch.levels)
+    for l in range(K - 1):
+        T, kp = st.T[l], st.keeps[l]
+        yc = T["b"] * T["d"] if "Y" in kp else 0
+        xc = T["b"] * T["c"] if "X" in kp else 0
+        wc = T["d"] * T["c"] * T["r"] * T["s"] if "W" in kp else 0
+        if yc or xc:
+            ph = _axis_info(layer, "h", st.chains["h"][:K - 1 - l], T["r"])[2].tolist()
+            pw = _axis_info(layer, "w", st.chains["w"][:K - 1 - l], T["s"])[2].tolist()
+            if not xc:          # one operand: the max over the pairs is the product of the axes' maxima
+                wc += yc * max(th for th, _ in ph) * max(tw for tw, _ in pw)
+            elif not yc:
+                wc += xc * max(rh for _, rh in ph) * max(rw for _, rw in pw)
+            else:
+                wc += max(yc * th * tw + xc * rh * rw for th, rh in ph for tw, rw in pw)
+        if wc > arch.levels[l].capacity:
+            return None
+    C = _count_table(arch)
+    names = [lv.name for lv in arch.levels]
+    words = {(l, t): w for l, t, w in st.moved}
+    _, _, Y, F, F_real = _sizes(layer)
+    for l in range(K - 1):
+        for t in sorted(st.keeps[l]):
+            p = next(m for m in range(l + 1, K) if t in st.keeps[m])
+            w = words[(l, t)]
+            if t == "Y":
+                C[names[l]]["Y"]["reads"] += w
+                C[names[p]]["Y"]["writes"] += w
+                C[names[l]]["Y"]["writes"] += w - Y
+                C[names[p]]["Y"]["reads"] += w - Y
+            else:
+                C[names[l]][t]["writes"] += w
+                C[names[p]][t]["reads"] += w
+    C[names[mac["X"]]]["X"]["reads"] += F_real
+    C[names[mac["W"]]]["W"]["reads"] += F
+    C[names[mac["Y"]]]["Y"]["reads"] += F - Y
+    C[names[mac["Y"]]]["Y"]["writes"] += F
+    C["macs"] = F
+    return C
 
 
 def _schedule_of(arch: Architecture, st: _State, nest=None) -> NestedSchedule:
@@ -819,10 +1250,11 @@ def best_nested(layer: Layer, arch: Architecture, beam: int = 3, grid: int = 200
     schedules go on.  Layers of the same shape share the result (cached).  Raises
     NestedInfeasibleError naming the level when a level cannot hold its smallest tile.
     """
-    shape = layer.replace(name="") if layer.name else layer
+    shape = dataclasses.replace(layer, name="") if layer.name else layer
     r = _best_cached(shape, arch, beam, grid)
     # the cached result is shared: hand out copies of its mutable parts
-    return dataclasses.replace(r, counts=copy.deepcopy(r.counts), tiles=dict(r.tiles), orders=dict(r.orders),
+    counts = {k: (v if k == "macs" else {t: dict(rw) for t, rw in v.items()}) for k, v in r.counts.items()}
+    return dataclasses.replace(r, counts=counts, tiles=dict(r.tiles), orders=dict(r.orders),
                                levels=tuple(dict(e) for e in r.levels))
 
 
@@ -836,16 +1268,14 @@ def _best_cached(layer: Layer, arch: Architecture, beam: int, grid: int) -> Nest
         if must and need > arch.levels[l].capacity:
             raise NestedInfeasibleError(arch.levels[l].name, arch.levels[l].capacity, need,
                                         "the operands MACs read from it (" + ", ".join(must) + ")")
-    scheds = []
     nests = _nests(arch)
-    for nest in nests:     # two nesting orders: a narrower beam each (same total effort)
-        scheds += _beam(layer, nest_architecture(arch, nest), max(1, beam - len(nests) + 1), grid, nest)
-    scheds += _seeds(layer, arch, mac)
+    # two nesting orders: a narrower beam each (same total effort)
+    scheds = _beams(layer, arch, nests, max(1, beam - len(nests) + 1), grid)
+    scheds += [(sch, _counts_if_fits(layer, arch, sch)) for sch in _seeds(layer, arch, mac)]
     best = None
-    for sch in scheds:
-        if not fits(layer, arch, sch):
+    for sch, counts in scheds:
+        if counts is None:
             continue
-        counts = nested_counts(layer, arch, sch)
         E, rows = _energy_of(arch, counts)
         if best is None or E < best[0]:
             best = (E, rows, counts, sch)
@@ -858,41 +1288,108 @@ def _best_cached(layer: Layer, arch: Architecture, beam: int, grid: int) -> Nest
                         orders={n: m.order for n, m in zip(names, sch.levels)})
 
 
-def _beam(layer: Layer, arch: Architecture, beam: int, grid: int, nest) -> list:
-    """The beam search on ``arch`` (levels already in nesting order): the final schedules."""
-    mac = mac_levels(arch)
-    states = [_root(layer, arch)]
-    while states[0].l > 0:
-        l = states[0].l - 1
-        cands = []
-        cap = arch.levels[l].capacity
-        for si, st in enumerate(states):
-            for keep in _keep_options(arch, mac, l):
-                rel = set().union(*(RELEVANT[t] for t in keep)) if keep else set()
-                axes = _axes(layer, st, l, rel)
-                if math.prod(len(a["T"]) for a in axes.values()) > grid:
-                    axes = _prune(axes, keep, cap)
-                    if any(len(a["T"]) == 0 for a in axes.values()):
-                        continue
-                    axes = _thin(axes, grid)
-                for est, nvol, order, tile in _expand(layer, arch, st, keep, _SEARCH_ORDERS, axes, mac):
-                    cands.append((est, nvol, si, order, keep, tile))
-        if not cands:
-            lv = arch.levels[l]
-            raise NestedInfeasibleError(lv.name, lv.capacity, _min_need(arch.levels[l].operands),
-                                        "the operands it must keep")
-        cands.sort(key=lambda c: (c[0], c[1]))
-        picked, seen = [], set()
-        for c in cands:
-            # the order of trivial loops (tile = parent's) changes nothing: same schedule
-            par = states[c[2]].T[l + 1]
-            live = "".join(x for x in ORDERS.get(c[3], c[3]) if c[5][x] != par[x])
-            sig = (c[2], live, c[4], tuple(sorted(c[5].items())))
-            if sig in seen:
+def _counts_if_fits(layer: Layer, arch: Architecture, sch: NestedSchedule):
+    """nested_counts of the schedule, or None when it does not fit (``fits``); one plan and analysis for both."""
+    plan = _plan(layer, arch, sch)
+    arch = nest_architecture(arch, sch.nest)
+    an = _analysis(layer, arch, plan)
+    if any(_footprint(layer, plan, an, l) > arch.levels[l].capacity for l in range(len(arch.levels) - 1)):
+        return None
+    return _counts_from(layer, arch, plan, an)
+
+
+def _level_key(arch: Architecture, mac: dict, l: int) -> tuple:
+    """What the search step at level l takes from the architecture besides the levels above it: the level,
+    which operands MACs read from it or below, and the levels below that the estimates refill them into."""
+    return (arch.levels[l].name,) + tuple(
+        (mac[t] < l, mac[t] == l, arch.levels[_next_inner(arch, mac, t, l)].name if mac[t] < l else None)
+        for t in OPERANDS)
+
+
+class _Beam:
+    """The beam search of one nesting order: its architecture (levels in nesting order) and states."""
+
+    def __init__(self, layer: Layer, arch: Architecture, nest):
+        self.nest = nest
+        self.arch, self.mac, self.keeps, self.level_keys = _nest_static(arch, nest)
+        self.states = [_root(layer, self.arch)]
+        self.key = ()           # the levels searched so far (_level_key): equal keys, equal states
+        self.error = None
+
+
+@lru_cache(maxsize=256)
+def _nest_static(arch: Architecture, nest) -> tuple:
+    """(architecture in nesting order, mac_levels, keep options per level, _level_key per level)."""
+    a = nest_architecture(arch, nest)
+    mac = mac_levels(a)
+    K = len(a.levels)
+    return a, mac, [_keep_options(a, mac, l) for l in range(K - 1)], [_level_key(a, mac, l) for l in range(K - 1)]
+
+
+def _beams(layer: Layer, arch: Architecture, nests, beam: int, grid: int) -> list:
+    """The beam search for every nesting order, level by level from the outermost: the final schedules
+    (those of the first nesting order first), each with its counts (None if it does not fit).
+
+    The nesting orders differ in the inner levels only: while the levels searched so far
+    are the same (equal ``_level_key``), the searches are one; every level's tiles of all
+    searches, states and keep sets are costed in one call (_expand_groups).  A search
+    that finds no tile for a level raises NestedInfeasibleError naming it (the first
+    nesting order's error first).
+    """
+    beams = [_Beam(layer, arch, nest) for nest in nests]
+    for l in range(len(arch.levels) - 2, -1, -1):
+        runs = {}                       # key -> the search that runs it (the others share its states)
+        for b in beams:
+            if b.error is None:
+                b.key = b.key + (b.level_keys[l],)
+                runs.setdefault(b.key, b)
+        groups, owner = [], []
+        for b in runs.values():
+            cap = b.arch.levels[l].capacity
+            for si, st in enumerate(b.states):
+                for keep in b.keeps[l]:
+                    rel = set().union(*(RELEVANT[t] for t in keep)) if keep else set()
+                    axes = _axes(layer, st, l, rel)
+                    if math.prod(len(a["T"]) for a in axes.values()) > grid:
+                        axes = _prune(axes, keep, cap)
+                        if any(len(a["T"]) == 0 for a in axes.values()):
+                            continue
+                        axes = _thin(axes, grid)
+                    groups.append((b.arch, b.mac, st, keep, axes))
+                    owner.append((b, si, keep))
+        # the beam takes the first ``beam`` distinct schedules of the candidates sorted by (estimate,
+        # -volume); the first ``beam`` of each (state, keep set, order) are distinct, so no later
+        # one of them can be taken: min(4, beam) per block suffice (4: the original list's length)
+        found = _expand_groups(layer, l, groups, min(4, beam)) if groups else []
+        for b in runs.values():
+            cands = [(est, nvol, si, order, keep, tile, info)
+                     for (ob, si, keep), res in zip(owner, found) if ob is b for est, nvol, order, tile, info in res]
+            if not cands:
+                lv = b.arch.levels[l]
+                b.error = NestedInfeasibleError(lv.name, lv.capacity, _min_need(lv.operands),
+                                                "the operands it must keep")
                 continue
-            seen.add(sig)
-            picked.append(c)
-            if len(picked) >= beam:
-                break
-        states = [_child(layer, arch, states[si], tile, order, keep) for _, _, si, order, keep, tile in picked]
-    return [_schedule_of(arch, st, nest) for st in states]
+            cands.sort(key=lambda c: (c[0], c[1]))
+            picked, seen = [], set()
+            for c in cands:
+                # the order of trivial loops (tile = parent's) changes nothing: same schedule
+                par = b.states[c[2]].T[l + 1]
+                tile = c[5]
+                live = "".join(x for x in ORDERS.get(c[3], c[3]) if tile[_DIM_INDEX[x]] != par[x])
+                sig = (c[2], live, c[4], tile)
+                if sig in seen:
+                    continue
+                seen.add(sig)
+                picked.append(c)
+                if len(picked) >= beam:
+                    break
+            b.states = [_child(layer, b.arch, b.states[si], dict(zip(DIMS, tile)), order, keep, info)
+                        for _, _, si, order, keep, tile, info in picked]
+        for b in beams:
+            if b.error is None and runs[b.key] is not b:
+                b.states, b.error = runs[b.key].states, runs[b.key].error
+    for b in beams:
+        if b.error is not None:
+            raise b.error
+    return [(_schedule_of(b.arch, st, b.nest), _state_counts(layer, b.arch, st, b.mac))
+            for b in beams for st in b.states]

@@ -41,7 +41,7 @@ DESCRIPTIONS = {
     "W": "weight words", "Y": "output words", "F": "MACs", "F_real": "MACs with a real (non-padding) input",
     "q": "most outputs one input feeds per (batch, filter)", "W_g": "weights of one group",
     "lambda": "word-reuse rate of the linear phase count", "phi": "most real MACs among T touched words",
-    "k": "phases of S loads+stores needed", "Q_comp": "compulsory traffic",
+    "k": "phases of S entries (loads, opening partial-sum creations) needed", "Q_comp": "compulsory traffic",
     "Q_cap": "capacity term, phase length S in {M, 2M, 3M}",
     "m": "input lines per output step", "N": "tiles along the axis", "J": "positive terms of G",
     "G": "sum_{t<N} max(0, B - a t)", "R": "real input lines loaded, summed over the tiles",

@@ -62,6 +62,10 @@ def used_inputs_1d(n: int, k: int, s: int, p: int) -> int:
     return total
 
 
+#: Largest count (MACs or words) the bounds' int64 arithmetic takes: products of two such
+#: counts' square roots and small factors stay below 2^63.
+COUNT_LIMIT = 2 ** 60
+
 _INT_FIELDS = ("b", "c", "d", "h", "w", "kh", "kw", "sh", "sw", "ph", "pw", "groups")
 
 
@@ -98,7 +102,7 @@ class Layer:
                 # accept integral floats/numpy ints, reject everything else
                 try:
                     iv = int(v)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
                     raise LayerError(f, f"must be an integer, got {show_value(v)}") from None
                 if iv != v:
                     raise LayerError(f, f"must be an integer, got {show_value(v)}")
@@ -224,6 +228,15 @@ class Layer:
     def F(self) -> int:
         """Multiply-accumulates: every output sums (c/g) kh kw products (padding MACs included)."""
         return self.Y * self.cg * self.kh * self.kw
+
+    def check_int64(self) -> "Layer":
+        """Raise LayerError if a count (F, |X|, |W|, |Y|) exceeds COUNT_LIMIT, the range where the
+        bounds' 64-bit numpy arithmetic is exact and cannot overflow; return the layer otherwise."""
+        for what, v in (("F", self.F), ("X", self.X), ("W", self.W), ("Y", self.Y)):
+            if v > COUNT_LIMIT:
+                raise LayerError(what, f"{v:.3g} exceeds 2^60 = {COUNT_LIMIT:.3g}, the range of the "
+                                       "64-bit bound computations; use a smaller layer")
+        return self
 
     @property
     def F_real(self) -> int:

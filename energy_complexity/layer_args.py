@@ -11,7 +11,7 @@ import argparse
 import math
 import re
 
-from complexity.layer import Layer, LayerError
+from complexity.layer import COUNT_LIMIT, Layer, LayerError
 from complexity.machine import EYERISS_COSTS, REFERENCE_BITS, Machine
 from energy_complexity.errors import CLIError
 
@@ -25,9 +25,8 @@ _ALL_LAYER_FLAGS = _LAYER_FLAGS + tuple(short for short, _ in _PAIRS)
 _SUFFIX = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 #: Largest size accepted (below 2^63, so that it fits an int64).
 MAX_SIZE = 10**18
-#: Largest count (F, |X|, |W|, |Y|) of a layer the numeric bounds take: they use 64-bit integers
-#: (and float64), and some intermediate terms are a few times these counts.
-MAX_COUNT = 2**60
+#: Largest count (F, |X|, |W|, |Y|) of a layer the numeric bounds take (complexity.layer.COUNT_LIMIT).
+MAX_COUNT = COUNT_LIMIT
 #: Largest per-word cost: cost x count x (bits/16)^2 stays far below the float64 range.
 MAX_COST = 1e100
 _SIZE_RE = re.compile(r"^(?P<sign>[-+]?)(?=\.?\d)(?P<whole>[\d_]*)(?:\.(?P<frac>[\d_]*))?"

@@ -1,4 +1,4 @@
-"""Per platform: E_ref (pJ) vs its architecture's floor E_LB(arch) (pJ) and vs the two-level LB, min(OS, WS) (model units).
+"""Per platform: E_ref (pJ) vs its architecture's floor E_LB(arch) (pJ) and vs the two-level LB, min(OS, WS, OSL) (model units).
 
 An energy bound is a bound only for the machine it is proved on, so the two rows of
 panels keep the two machines apart.  Top row: the hierarchy-aware floor E_LB(arch) of
@@ -29,7 +29,7 @@ from paper_figs.style import (BOUND_COLORS, BOUND_LABELS, BOUND_LINESTYLES, BOUN
                               OKABE_ITO, PAGE_WIDTH, new_figure, save)
 
 NAME = "bound_vs_estimate"
-#: The two-level bounds of the bottom row (OS and WS alone add nothing: min(OS, WS) is the better one).
+#: The two-level bounds of the bottom row (OS, WS and OSL alone add nothing: min(OS, WS, OSL) is the best of them).
 MODEL_BOUNDS = ("lb", "min")
 #: Platforms per row of panels; more wrap onto a further pair of rows.
 PER_ROW = 4
@@ -181,7 +181,7 @@ def floor_panel(ax, p: str, f: dict, lims: tuple[float, float]) -> None:
 
 
 def model_panel(ax, p: str, f: dict) -> None:
-    """Bottom panel: E_ref (pJ) against the two-level LB and min(OS, WS) (model units), fits only."""
+    """Bottom panel: E_ref (pJ) against the two-level LB and min(OS, WS, OSL) (model units), fits only."""
     for b in MODEL_BOUNDS:
         x = f["bounds"][b]
         ok = np.isfinite(x) & (x > 0)
@@ -207,7 +207,7 @@ def model_panel(ax, p: str, f: dict) -> None:
 
 
 @register(NAME, "per platform: E_ref (pJ) vs the floor E_LB(arch) of its architecture (pJ) with y = x and the "
-                "log-log fit; E_ref vs the two-level LB and min(OS, WS) (model units, MAC = 1), fits with "
+                "log-log fit; E_ref vs the two-level LB and min(OS, WS, OSL) (model units, MAC = 1), fits with "
                 "slope [95% CI] and R², no y = x", needs_reference=True)
 def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     # the reference rows are drawn at their own Buffer size M, so --M does not apply here

@@ -24,7 +24,7 @@ DEFAULT_M = 65536
 
 
 def network_totals(names: list[str], M: int, costs: dict, extra: dict | None = None) -> dict:
-    """Per network: total F, |W|, LB energy and min(OS, WS) energy (per-layer best, summed).
+    """Per network: total F, |W|, LB energy and min(OS, WS, OSL) energy (per-layer best, summed).
 
     ``names`` are zoo networks; ``extra`` maps further names to their layers (the user's model).
     """
@@ -67,7 +67,7 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     ax.scatter(d["F"], d["lb_E"], marker="_", color=BOUND_COLORS["lb"], s=70, linewidths=1.2, zorder=4,
                label=f"{BOUND_LABELS['lb']} (sum over layers)")
     ax.scatter(d["F"], d["min_E"], marker=BOUND_MARKERS["min"], color=BOUND_COLORS["min"], s=18, zorder=3,
-               label="best of OS, WS per layer")
+               label="best of OS, WS, OSL per layer")
     # networks at (almost) the same point share one label
     groups, done = [], set()
     for i in order:
@@ -95,7 +95,7 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     # (b) energy per MAC, sorted
     idx = np.argsort(epm)
     y = np.arange(len(names))
-    bx.barh(y, epm[idx], color=BOUND_COLORS["min"], height=0.6, label="best of OS, WS")
+    bx.barh(y, epm[idx], color=BOUND_COLORS["min"], height=0.6, label="best of OS, WS, OSL")
     bx.scatter((d["lb_E"] / d["F"])[idx], y, marker="|", s=60, color=BOUND_COLORS["lb"], zorder=3,
                label="LB")
     bx.set_yticks(y, [names[i] for i in idx])

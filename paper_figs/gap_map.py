@@ -1,6 +1,6 @@
 """Gap map: how far the better dataflow is from the lower bound, over two layer parameters.
 
-The ratio min(OS, WS) / LB of DRAM traffic Q (the term the bounds are about) at a
+The ratio min(OS, WS, OSL) / LB of DRAM traffic Q (the term the bounds are about) at a
 fixed Buffer size, over (a) channels c = d against input size h = w and (b) kernel
 k against stride s (padding floor(k/2)).  Values near 1 mean the lower bound is attained.
 The machine is the two-level model (DRAM and a Buffer of M words); the ratio has no unit.
@@ -32,13 +32,13 @@ DEFAULT_M = 65536
 
 
 def gap_grid(layers_2d: list[list[Layer]], M: int, costs: dict) -> dict:
-    """min(os_Q, ws_Q) / lb_Q for a 2-D list of layers (rows x cols), with the three Q arrays."""
+    """min(os_Q, ws_Q, osl_Q) / lb_Q for a 2-D list of layers (rows x cols), with the four Q arrays."""
     rows, cols = len(layers_2d), len(layers_2d[0])
     flat = [l for row in layers_2d for l in row]
     t = layer_table(flat, M, costs)
     shape = (rows, cols)
-    lb, os_, ws = (t[c].to_numpy(dtype=float).reshape(shape) for c in ("lb_Q", "os_Q", "ws_Q"))
-    return {"lb_Q": lb, "os_Q": os_, "ws_Q": ws, "ratio": np.fmin(os_, ws) / lb}
+    lb, os_, ws, osl = (t[c].to_numpy(dtype=float).reshape(shape) for c in ("lb_Q", "os_Q", "ws_Q", "osl_Q"))
+    return {"lb_Q": lb, "os_Q": os_, "ws_Q": ws, "osl_Q": osl, "ratio": np.fmin(np.fmin(os_, ws), osl) / lb}
 
 
 def _heat(ax, ratio, xt, yt, xlabel, ylabel, norm):
@@ -57,7 +57,7 @@ def _heat(ax, ratio, xt, yt, xlabel, ylabel, norm):
     return im
 
 
-@register(NAME, "min(OS, WS) / LB on DRAM traffic Q over c=d x h=w and k x stride at fixed M")
+@register(NAME, "min(OS, WS, OSL) / LB on DRAM traffic Q over c=d x h=w and k x stride at fixed M")
 def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     M = inputs.M_or(DEFAULT_M)
     grid_a = [[Layer.conv(c=c, d=c, hw=n, k=3, stride=1, pad=1) for n in SIZES] for c in CHANNELS]
@@ -76,7 +76,7 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
     _heat(ax2, b["ratio"], STRIDES, KERNELS, "stride s", "kernel k = kh = kw", norm)
     ax2.set_title(f"(b) c = d = {FIXED_CD}, h = w = {FIXED_HW}, padding ⌊k/2⌋,\nM = {M:,} words", loc="left")
     cb = fig.colorbar(im, ax=[ax1, ax2], shrink=0.9, pad=0.02)
-    cb.set_label("min(OS, WS) / LB of DRAM traffic Q\n(words / words, two-level model)")
+    cb.set_label("min(OS, WS, OSL) / LB of DRAM traffic Q\n(words / words, two-level model)")
     paths = save(fig, out_dir, NAME)
     data = {"M": M, "channels": np.array(CHANNELS), "sizes": np.array(SIZES),
             "kernels": np.array(KERNELS), "strides": np.array(STRIDES),

@@ -82,7 +82,7 @@ def draw(out_dir: Path, inputs: FigureInputs) -> FigureResult:
             for t in ax.get_xticklabels():  # up to 10 Buffer sizes: slanted so that neighbours never touch
                 t.set(fontsize=6, rotation=30, ha="right", rotation_mode="anchor")
             ax.set_xlabel("Buffer size M (words); platforms offset sideways\n"
-                          "for legibility, the ticks mark the true M")
+                          "for legibility, the ticks mark the true M" if len(res) > 1 else "Buffer size M (words)")
             ax.set_title("(b) residual vs Buffer size M", loc="left")
         else:
             ax.set_xlabel("#MACs of the layer F")

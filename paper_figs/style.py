@@ -46,7 +46,7 @@ BOUND_COLORS = {
 BOUND_MARKERS = {"lb": "v", "os": "s", "ws": "D", "min": "o", "ref": "*"}
 #: Line styles of the bounds' curves and fitted lines (also distinct in grey scale).
 BOUND_LINESTYLES = {"lb": "-", "os": "--", "ws": "-.", "min": (0, (1, 1)), "ref": "-"}
-BOUND_LABELS = {"lb": "LB", "os": "OS", "ws": "WS", "min": "min(OS, WS)", "ref": "reference"}
+BOUND_LABELS = {"lb": "LB", "os": "OS", "ws": "WS", "min": "min(OS, WS, OSL)", "ref": "reference"}
 
 #: Width of one column of a two-column paper, and of the full page, in inches.
 COLUMN_WIDTH = 3.4

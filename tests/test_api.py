@@ -12,6 +12,7 @@ import energy_complexity as ec
 from bounds.api import TABLE_COLUMNS, evaluate, evaluate_network, evaluate_table
 from bounds.lower_bound import lower_bound
 from bounds.output_stationary import os_best
+from bounds.output_stationary_lean import osl_best
 from bounds.result import InfeasibleError
 from bounds.weight_stationary import ws_best
 from complexity.layer import Layer
@@ -33,16 +34,17 @@ def test_evaluate_json_has_the_contract_keys_and_consistent_numbers():
         assert (j[key]["Q"], j[key]["A"], j[key]["E"]) == (cost.Q, cost.A, cost.E)
     assert set(j["os"]["tiles"]) == {"b", "d", "th", "tw", "c"} and set(j["ws"]["tiles"]) == {"d", "c"}
     assert "tiles" not in j["lower_bound"]
-    assert r.best.E == min(r.os.E, r.ws.E) and r.best is getattr(r, r.best_name)
-    assert r.gap == min(r.os.Q, r.ws.Q) / r.lower_bound.Q >= 1
+    # best and the gap take OS-lean too (bounds/output_stationary_lean.py, tests/test_os_lean.py)
+    assert r.best.E == min(r.os.E, r.ws.E, r.os_lean.E) and r.best is getattr(r, r.best_name)
+    assert r.gap == min(r.os.Q, r.ws.Q, r.os_lean.Q) / r.lower_bound.Q >= 1
     assert r.lower_bound.E == m.energy(r.lower_bound.Q, r.lower_bound.Q + 3 * L.F, L.F)
     assert "name" not in evaluate(Layer.conv(4, 4, 8, 3), Machine(M=4096)).to_json()
 
 
 def test_evaluate_marks_a_dataflow_that_does_not_fit_and_raises_below_the_lower_bound_minimum():
-    r = evaluate(Layer.conv(64, 64, 56, 3, pad=1), Machine(M=20))  # WS needs 178 words, OS fits
+    r = evaluate(Layer.conv(64, 64, 56, 3, pad=1), Machine(M=20))  # WS needs 178 words, OS and OS-lean fit
     assert r.ws is None and set(r.infeasible) == {"ws"} and "178" in r.infeasible["ws"]
-    assert r.best_name == "os" and r.gap == r.os.Q / r.lower_bound.Q
+    assert r.best_name == "os_lean" and r.gap == r.os_lean.Q / r.lower_bound.Q and r.os_lean.Q < r.os.Q
     with pytest.raises(InfeasibleError, match="M"):
         evaluate(Layer.conv(64, 64, 56, 3, pad=1), Machine(M=2))
 
@@ -75,14 +77,14 @@ def test_evaluate_table_matches_the_scalar_api(exact):
         assert (row["F"], row["X"], row["W"], row["Y"], row["X_used"]) == (L.F, L.X, L.W, L.Y, L.X_used)
         lb = lower_bound(L, m)
         assert (row["lb_Q"], row["lb_A"]) == (lb.Q, lb.A) and math.isclose(row["lb_E"], lb.E)
-        for key, fn in (("os", os_best), ("ws", ws_best)):
+        for key, fn in (("os", os_best), ("ws", ws_best), ("osl", osl_best)):
             try:
                 c = fn(L, m, exhaustive=exact)
             except InfeasibleError:
                 assert np.isinf(row[f"{key}_Q"]) and np.isinf(row[f"{key}_E"])
                 continue
             assert (row[f"{key}_Q"], row[f"{key}_A"]) == (c.Q, c.A) and math.isclose(row[f"{key}_E"], c.E)
-        use = "os" if row["os_E"] <= row["ws_E"] else "ws"
+        use = ("os", "ws", "osl")[int(np.argmin([row["os_E"], row["ws_E"], row["osl_E"]]))]  # first on ties
         assert (row["min_Q"], row["min_E"]) == (row[f"{use}_Q"], row[f"{use}_E"])
         assert row["lb_E"] <= row["min_E"]
 

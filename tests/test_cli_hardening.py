@@ -157,7 +157,7 @@ def test_infeasible_dataflow_keeps_the_lower_bound(capsys):
     rows = {ln.split()[0]: ln for ln in out.splitlines() if ln[:2] in ("LB", "OS", "WS")}
     assert f"{lb.Q:,}" in rows["LB"]
     assert "infeasible: M = 30 words is below 178, the footprint of the smallest WS tile" in rows["WS"]
-    assert "best    OS; gap OS/LB" in out
+    assert "best    OSL; gap min(OS,OSL)/LB" in out  # OS-lean fits the larger tiles (docs/dataflow_os_lean.md)
     code, out, _ = run(capsys, "bounds", "--c", "64", "--d", "64", "--hw", "56", "--k", "3", "--M", "30", "--json")
     d = json.loads(out)
     assert d["ws"] is None and d["os"]["Q"] >= d["lower_bound"]["Q"] == lb.Q
@@ -170,7 +170,7 @@ def test_no_dataflow_fits(capsys):
     assert code == 0 and "best    none: no OS or WS tile fits in M" in out
     code, out, _ = run(capsys, "bounds", "--c", "8", "--d", "8", "--hw", "8", "--k", "3", "--M", "3", "--json")
     d = json.loads(out)
-    assert d["os"] is None and d["ws"] is None and set(d["infeasible"]) == {"os", "ws"}
+    assert d["os"] is None and d["ws"] is None and set(d["infeasible"]) == {"os", "ws", "os_lean"}
     assert d["best"] is None and d["gap_Q"] is None
     assert d["lower_bound"]["Q"] == lower_bound(Layer.conv(8, 8, 8, 3), Machine(M=3)).Q
 

@@ -11,7 +11,7 @@ from PIL import Image
 from bounds.api import evaluate, evaluate_table
 from complexity.layer import Layer
 from complexity.machine import Machine
-from paper_figs.registry import FIGURES, FigureInputs, make_figure
+from paper_figs.registry import FIGURES, FigureInputs, figure_names, make_figure
 from paper_figs.style import PAGE_WIDTH, PNG_DPI
 from validation.hierarchy_check import hierarchy_rows
 from validation.pipeline import run_validation
@@ -204,6 +204,7 @@ def test_residuals_fall_back_to_the_two_level_lb(synthetic, tmp_path):
 
 
 def test_summaries_name_machines_and_units():
+    figure_names()  # registers every figure
     s = FIGURES["bound_vs_estimate"].summary
-    assert "E_LB(arch)" in s and "model units" in s and "pJ" in s and "OS, WS)" in s
+    assert "E_LB(arch)" in s and "model units" in s and "pJ" in s and "min(OS, WS, OSL)" in s
     assert "natural log" in FIGURES["residuals"].summary

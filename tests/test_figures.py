@@ -115,7 +115,10 @@ def test_traffic_vs_buffer_uses_the_sweep_and_api_curves(tmp_path, reference):
         assert "lb_onchip_Q" not in e  # no M_onchip column in this reference
         # the floor is the compulsory energy, reached by the LB at the largest M
         assert e["floor"] == e["lb_E"][-1]
-        assert np.all(np.diff(e["lb_E"]) <= 1e-9 * e["lb_E"][:-1])  # more Buffer never raises the bound
+        # the implemented LB tries S in {M, 2M, 3M}, so it is a sawtooth in M: it may rise by a few
+        # tenths of a percent between steps (docs/theory.md 3.4), never more; the curve falls overall
+        assert np.all(np.diff(e["lb_E"]) <= 5e-3 * e["lb_E"][:-1])
+        assert e["lb_E"][0] > e["lb_E"][-1]
         assert e["M"].min() <= 16 and e["M"].max() >= 4 * (e["layer"].X + e["layer"].W + e["layer"].Y)
 
 
@@ -163,7 +166,7 @@ def test_gap_map_cells_equal_evaluate(tmp_path):
     for grid, key in ((d["layers_a"], "a"), (d["layers_b"], "b")):
         for i, j in ((0, 0), (len(grid) - 1, len(grid[0]) - 1), (2, 1)):
             r = evaluate(grid[i][j], Machine(M=16384))
-            want = min(r.os.Q, r.ws.Q) / r.lower_bound.Q
+            want = min(r.os.Q, r.ws.Q, r.os_lean.Q) / r.lower_bound.Q
             assert d[key]["ratio"][i, j] == pytest.approx(want, rel=1e-12)
     assert np.all(d["a"]["ratio"] >= 1 - 1e-12) and np.all(d["b"]["ratio"] >= 1 - 1e-12)
 

@@ -395,7 +395,10 @@ def test_evaluate_table_keeps_counts_integer():
     some = api.evaluate_table(pd.DataFrame([{**base, "M": M} for M in (100, 65536)]))
     assert some["ws_Q"].dtype == np.float64 and np.isinf(some["ws_Q"].iloc[0]) and some["ws_d"].iloc[0] == 0
     assert some["os_Q"].dtype == np.int64 and some["min_Q"].dtype == np.int64
-    assert some["min_Q"].iloc[0] == some["os_Q"].iloc[0] == osm.os_best(L, Machine(M=100)).Q
+    assert some["os_Q"].iloc[0] == osm.os_best(L, Machine(M=100)).Q
+    # the cheapest there is OS-lean (same Q as OS per tile, smaller footprint: docs/dataflow_os_lean.md)
+    from bounds.output_stationary_lean import osl_best
+    assert some["min_Q"].iloc[0] == some["osl_Q"].iloc[0] == osl_best(L, Machine(M=100)).Q < some["os_Q"].iloc[0]
 
 
 def test_evaluate_table_names_an_invalid_row():

@@ -376,3 +376,50 @@ def test_lower_bound_below_every_nested_schedule():
     assert cases == 240 * len(SPECS) * 6 >= 10 ** 4
     assert executed >= 40
     assert worst >= 1.0
+
+
+# ----- the fast search: exact bookkeeping on real hierarchies, two costing paths agree -------
+def _zoo_shapes():
+    from complexity.zoo import get_network
+    res = list({L.replace(name=""): 0 for L in get_network("resnet50")})
+    dw = [L for L in {L.replace(name=""): 0 for L in get_network("mobilenet_v2")} if L.groups > 1]
+    return [res[0], res[3], res[-2], dw[0]]       # 7x7/2 stem, 3x3, 1x1 deep, depthwise
+
+
+@pytest.mark.parametrize("name", ["eyeriss_like", "tpu_like", "edge_tpu_like", "simba_like"])
+def test_best_nested_on_bundled_architectures_recosts_exactly(name):
+    """On every bundled (ZigZag) hierarchy the search's own bookkeeping (the counts it returns)
+    equals the closed forms recomputed from the schedule alone, the schedule fits, and its
+    energy is nested_energy's (the search keeps the words it moved instead of recounting)."""
+    from validation.architectures import get_architecture
+    a = get_architecture(name)
+    for L in _zoo_shapes():
+        r = best_nested(L, a)
+        assert fits(L, a, r.schedule)
+        assert r.counts == nested_counts(L, a, r.schedule)
+        assert r.E_pJ == pytest.approx(nested_energy(L, a, r.schedule), rel=1e-12)
+        fp = nested_footprints(L, a, r.schedule)
+        assert all(fp[lv.name] <= lv.capacity for lv in a.onchip)
+
+
+def test_small_grid_costing_equals_numpy_costing(monkeypatch):
+    """The plain-Python costing of tiny grids returns exactly what the numpy costing returns
+    (estimates, volumes, orders, tiles, ties), on every search step of varied searches."""
+    import bounds.nested as nested
+    calls = []
+    real = nested._expand_groups
+
+    def spy(layer, l, groups, k=4, orders=nested._SEARCH_ORDERS):
+        calls.append((layer, l, groups, k, orders))
+        return real(layer, l, groups, k, orders)
+
+    monkeypatch.setattr(nested, "_expand_groups", spy)
+    nested._clear_caches()                               # every search step runs (none cached)
+    archs = _real_caps(5) + _archs(2)[:3]
+    for i, L in enumerate(_layers(24, seed=4)):
+        nested.best_nested(L, archs[i % len(archs)], beam=3 + i % 4)
+    monkeypatch.setattr(nested, "_expand_groups", real)
+    monkeypatch.setattr(nested, "_SMALL", -1)           # the numpy path everywhere
+    assert len(calls) > 50
+    for layer, l, groups, k, orders in calls:
+        assert nested._expand_small(layer, l, groups, k, orders) == real(layer, l, groups, k, orders)

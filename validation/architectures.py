@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
@@ -42,7 +43,26 @@ def _sha256_prefix(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
+@lru_cache(maxsize=1)
 def _zigzag_version() -> str:
+    """The installed zigzag-dse version (as importlib.metadata.version gives it).
+
+    Read from the METADATA of the one ``zigzag_dse-*.dist-info`` next to the imported
+    package when there is exactly one (importing importlib.metadata costs more than the
+    rest of an architecture), else from importlib.metadata.
+    """
+    try:
+        import zigzag
+        found = list(Path(zigzag.__file__).resolve().parent.parent.glob("zigzag_dse-*.dist-info"))
+        if len(found) == 1:
+            with open(found[0] / "METADATA", encoding="utf-8") as fh:
+                for line in fh:
+                    if line.startswith("Version:"):
+                        return line.split(":", 1)[1].strip()
+                    if not line.strip():
+                        break
+    except (ImportError, OSError, TypeError):
+        pass
     from importlib.metadata import PackageNotFoundError, version
     try:
         return version("zigzag-dse")
@@ -81,6 +101,30 @@ def zigzag_port_energies(memory: dict, bits: int, name: str = "memory") -> dict[
     return out
 
 
+def _hardware_data(plat) -> dict:
+    """``plat.hardware_data()``, parsed by libyaml's safe loader when PyYAML has it (the same
+    document, several times faster than the pure-Python loader; every bundled file checked)."""
+    import yaml
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None or not hasattr(plat, "hardware_path"):
+        return plat.hardware_data()
+    return yaml.load(Path(plat.hardware_path).read_text(), Loader=loader)
+
+
+class _Parsed:
+    """A platform whose hardware description is parsed already: onchip_memories reads it from here
+    instead of parsing the file once more (it only reads the data)."""
+
+    def __init__(self, plat, data: dict):
+        self._plat, self._data = plat, data
+
+    def hardware_data(self) -> dict:
+        return self._data
+
+    def __getattr__(self, name):
+        return getattr(self._plat, name)
+
+
 def zigzag_architecture(platform, buffer_words: int | None = None) -> Architecture:
     """The hierarchy of a bundled ZigZag platform (a name or a validation.platforms.Platform).
 
@@ -97,11 +141,11 @@ def zigzag_architecture(platform, buffer_words: int | None = None) -> Architectu
     from validation.platforms import PlatformError, get_platform, onchip_memories
     try:
         plat = get_platform(platform) if isinstance(platform, str) else platform
-        parts = onchip_memories(plat, buffer_words)
+        data = _hardware_data(plat)
+        parts = onchip_memories(_Parsed(plat, data), buffer_words)
     except PlatformError as exc:
         raise ArchitectureError("platform" if "platform" in str(exc) else "buffer_words",
                                 str(exc).split(": ", 1)[-1]) from None
-    data = plat.hardware_data()
     mems = data["memories"]
     arr = data["operational_array"]
     macs = math.prod(int(s) for s in arr["sizes"])

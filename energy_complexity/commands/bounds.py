@@ -1,9 +1,11 @@
-"""``energy-complexity bounds``: the lower bound and the best OS / WS tiles of a layer or a network.
+"""``energy-complexity bounds``: the lower bound and the best OS / WS / OS-lean tiles of a layer or a network.
 
-Text: a small table (LB / OS / WS with Q, A, E and tiles, and the gap min/LB); with
+Text: a small table (LB / OS / WS / OSL with Q, A, E and tiles, and the gap min/LB); with
 --network/--onnx a per-layer table and the network totals.  --json prints one object
 (one layer) or a list of per-layer objects each with ``name`` (many layers); add
 --json-totals to get {"layers": [...], "totals": {...}} instead of the bare list.
+OS-lean (JSON key "os_lean", label OSL) is the output-stationary schedule with one input channel
+at a time and one operand streamed through a single word (docs/dataflow_os_lean.md).
 The theory is in docs/theory.md.
 """
 
@@ -19,8 +21,9 @@ from energy_complexity.layer_args import (add_layer_arguments, add_machine_argum
 NAME = "bounds"
 HELP = "energy lower bound and best output-/weight-stationary tiles of a layer or network"
 DESCRIPTION = ("Lower bound on DRAM traffic Q, Buffer accesses A and energy E = eD Q + eB A + eM F over "
-               "every execution order, and the exact Q, A, E of the best output-stationary (OS) and "
-               "weight-stationary (WS) tilings that fit in a Buffer of M words (docs/theory.md).")
+               "every execution order, and the exact Q, A, E of the best output-stationary (OS), "
+               "weight-stationary (WS) and lean output-stationary (OSL: one input channel at a time, one "
+               "operand streamed) tilings that fit in a Buffer of M words (docs/theory.md).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +56,20 @@ def _unit_keys(obj: dict) -> dict:
     return {**obj, "machine_kind": MACHINE_KIND, "E_unit": E_UNIT}
 
 
+def _lean_note(layer, c) -> str:
+    """Which operand the OS-lean tile streams, its footprint, and what OS needs for the same tile."""
+    from bounds.output_stationary import OSTiles, os_footprint
+
+    fx, fw = c.parts["footprint_X"], c.parts["footprint_W"]
+    t = c.tiles
+    fos = os_footprint(layer, OSTiles(t["b"], t["d"], t["th"], t["tw"], 1))
+    return (f"streams {'inputs' if fx <= fw else 'weights'}; footprint {min(fx, fw):,} words, "
+            f"{fos:,} as an OS tile")
+
+
 def _print_layer(r) -> None:
+    from bounds.api import DATAFLOWS, LABEL
+
     L, m, lb = r.layer, r.machine, r.lower_bound
     print(f"layer   {L.describe()}")
     print(f"        F = {L.F:,} MACs, |X| = {L.X:,}, |X_used| = {L.X_used:,}, |W| = {L.W:,}, |Y| = {L.Y:,} words")
@@ -63,18 +79,20 @@ def _print_layer(r) -> None:
     print(f"E in model units (eD, eB, eM per word and MAC) of the {MACHINE_KIND} machine: E = eD Q + eB A + eM F")
     print()
     print(f"{'':4} {'Q (words)':>16} {'A (accesses)':>16} {'E':>16}  tiles")
-    for name, c in (("LB", lb), ("OS", r.os), ("WS", r.ws)):
+    for key, name, c in [("lower_bound", "LB", lb)] + [(n, LABEL[n], getattr(r, n)) for n in DATAFLOWS]:
         if c is None:
-            print(f"{name:4} {'-':>16} {'-':>16} {'-':>16}  infeasible: {r.infeasible.get(name.lower(), '')}")
+            print(f"{name:4} {'-':>16} {'-':>16} {'-':>16}  infeasible: {r.infeasible.get(key, '')}")
         else:
-            print(f"{name:4} {c.Q:>16,} {c.A:>16,} {c.E:>16.6g}  {_tiles(c.tiles)}")
+            extra = f"  ({_lean_note(r.layer, c)})" if key == "os_lean" else ""
+            print(f"{name:4} {c.Q:>16,} {c.A:>16,} {c.E:>16.6g}  {_tiles(c.tiles)}{extra}")
     p = lb.parts
     print()
     if r.best_name is None:
-        print("best    none: no OS or WS tile fits in M (the lower bound above still holds)")
+        print("best    none: no OS or WS tile fits in M, nor an OSL one (the lower bound above still holds)")
     else:
-        which = "min(OS,WS)" if r.os is not None and r.ws is not None else r.best_name.upper()
-        print(f"best    {r.best_name.upper()}; gap {which}/LB: Q {r.gap:.3f}x, E {r.gap_E:.3f}x")
+        feas = [LABEL[n] for n in DATAFLOWS if getattr(r, n) is not None]
+        which = f"min({','.join(feas)})" if len(feas) > 1 else feas[0]
+        print(f"best    {LABEL[r.best_name]}; gap {which}/LB: Q {r.gap:.3f}x, E {r.gap_E:.3f}x")
     print(f"terms   LB = max(compulsory {p['Q_comp']:,}, capacity {p['Q_cap']:,} [phase length S = {p['S']:,}]); "
           "A = Q + 3F")
 
@@ -84,35 +102,42 @@ def _q(c) -> str:
 
 
 def _infeasible_counts(net) -> dict:
-    """How many layers have no feasible OS tile, no feasible WS tile, and neither."""
+    """How many layers have no feasible OS tile, no WS tile, neither of the two, and no OS-lean tile."""
     return {"os": sum(r.os is None for r in net.layers), "ws": sum(r.ws is None for r in net.layers),
-            "none": sum(r.os is None and r.ws is None for r in net.layers)}
+            "none": sum(r.os is None and r.ws is None for r in net.layers),
+            "os_lean": sum(r.os_lean is None for r in net.layers)}
 
 
 def _print_network(source: str, net) -> None:
+    from bounds.api import LABEL
+
     m = net.layers[0].machine
     print(f"# {source}: {len(net.layers)} layers; M = {m.M:,} words, eD = {m.eD:g}, eB = {m.eB:g}, "
           f"eM = {m.eM:g} at {m.bits} bits; E in model units of the {MACHINE_KIND} machine")
-    head = (f"{'layer':<26} {'F':>14} {'LB Q':>13} {'OS Q':>13} {'WS Q':>13} {'best':>4} {'gap Q':>6} "
+    head = (f"{'layer':<26} {'F':>14} {'LB Q':>13} {'OS Q':>13} {'WS Q':>13} {'OSL Q':>13} {'best':>4} {'gap Q':>6} "
             f"{'LB E':>11} {'best E':>11}")
     print(head)
     for i, r in enumerate(net.layers):
         name = (r.layer.name or f"layer{i}")[:26]
         best_E = "-" if r.best is None else f"{r.best.E:.4g}"
         print(f"{name:<26} {r.layer.F:>14,} {r.lower_bound.Q:>13,} {_q(r.os):>13} {_q(r.ws):>13} "
-              f"{(r.best_name or '-').upper():>4} {r.gap:>6.2f} {r.lower_bound.E:>11.4g} {best_E:>11}")
+              f"{_q(r.os_lean):>13} {LABEL.get(r.best_name, '-'):>4} {r.gap:>6.2f} {r.lower_bound.E:>11.4g} "
+              f"{best_E:>11}")
     t = net.totals
     best_E = "-" if t["best"] is None else f"{t['best']['E']:.4g}"
     print(f"{'TOTAL':<26} {t['lower_bound']['F']:>14,} {t['lower_bound']['Q']:>13,} {_q(t['os']):>13} "
-          f"{_q(t['ws']):>13} {'':>4} {net.gap_Q:>6.2f} {t['lower_bound']['E']:>11.4g} {best_E:>11}")
+          f"{_q(t['ws']):>13} {_q(t['os_lean']):>13} {'':>4} {net.gap_Q:>6.2f} {t['lower_bound']['E']:>11.4g} "
+          f"{best_E:>11}")
     E = {k: "-" if t[k] is None else f"{t[k]['E']:.6g}" for k in t}
     gap = "" if t["best"] is None else f" (gap {net.gap_E:.3f}x)"
     print(f"# totals: sums over the layers; LB E {E['lower_bound']}, OS E {E['os']}, WS E {E['ws']}, "
-          f"per-layer best E {E['best']}{gap}; gap Q and best use each layer's cheaper feasible dataflow")
+          f"OSL E {E['os_lean']}, per-layer best E {E['best']}{gap}; gap Q and best use each layer's cheapest "
+          "feasible dataflow")
     n = _infeasible_counts(net)
-    if n["os"] or n["ws"]:
+    if n["os"] or n["ws"] or n["os_lean"]:
         print(f"# infeasible: no OS tile fits in M on {n['os']} of {len(net.layers)} layers, no WS tile on "
-              f"{n['ws']}, neither on {n['none']}; a total over such layers is '-' (not a partial sum)")
+              f"{n['ws']}, neither on {n['none']}, no OSL tile on {n['os_lean']}; a total over such layers "
+              "is '-' (not a partial sum)")
 
 
 def _print_hierarchy_layer(h) -> None:
