@@ -5,6 +5,9 @@ For every case prints the wall-clock time of the whole process (Python start-up 
 included), its CPU time, its peak resident memory (ru_maxrss) and its exit code:
   * the `bounds` and `estimate` command lines of the issue (before: 7 TiB traceback, > 12 GB,
     56 GiB, 34 s / 5.4 GB, MemoryError on a 19999 x 19999 grid, and a loop over 1..c);
+  * the `estimate` calls the fuzz (benchmarks/fuzz_cli.py) found running for minutes or past its
+    10 s limit (before: 1104 s for h = 1e12 at stride 1885, > 10 s for the others; two are now
+    refused in one line: no mapping fits, a kernel of 8.3 million folds);
   * the same layers through the API (bounds.api.evaluate, exhaustive tiles), which has no
     size guard, so the searches themselves are measured even where the CLI refuses a layer;
   * evaluate_table on 5,000 and 50,000 distinct random realistic rows, exact (the default)
@@ -35,6 +38,22 @@ COMMANDS = [
     ("bounds c=d=1e8 k=1", ["bounds", "--c", "100000000", "--d", "100000000", "--hw", "7", "--k", "1",
                             "--M", "65536"]),
     ("estimate c=1e12", ["estimate", "--c", "1000000000000", "--d", "64", "--hw", "56", "--k", "3", "--pad", "1"]),
+    # estimate calls of benchmarks/fuzz_cli.py that ran for minutes (the first 1104 s) or past its 10 s limit
+    ("estimate h=1e12 s=1885 c=9.8e9", ["estimate", "--c", "9756918197", "--d", "2", "--h", "999999999999", "--w", "52",
+                                        "--k", "4", "--stride", "1885", "--b", "2"]),
+    ("estimate b=1433959 s=104831", ["estimate", "--c", "4068", "--d", "58", "--h", "467", "--w", "467", "--k", "3",
+                                     "--pad", "2", "--stride", "104831", "--groups", "2", "--b", "1433959"]),
+    ("estimate d=130721 h=402888", ["estimate", "--c", "52", "--d", "130721", "--h", "402888", "--w", "1", "--k", "1"]),
+    ("estimate b=224102 s=629", ["estimate", "--c", "660", "--d", "660", "--h", "39317", "--w", "11", "--k", "4",
+                                 "--stride", "629", "--b", "224102"]),
+    ("estimate b=284046 h=999999", ["estimate", "--c", "88", "--d", "8438", "--h", "999999", "--w", "1", "--k", "5",
+                                    "--pad", "4", "--stride", "370", "--groups", "2", "--b", "284046"]),
+    ("estimate c=d=4.6e9", ["estimate", "--c", "4622480005", "--d", "4622480005", "--h", "832", "--w", "4", "--k", "8",
+                            "--pad", "2", "--b", "8"]),
+    ("estimate hw=2.75e11 (refused)", ["estimate", "--c", "184", "--d", "20156", "--hw", "275028125277", "--k", "11",
+                                       "--pad", "5", "--stride", "10345", "--groups", "4"]),
+    ("estimate kh=1e8 (refused)", ["estimate", "--c", "4", "--d", "4", "--h", "100000000", "--w", "4",
+                                   "--kh", "100000000", "--kw", "3"]),
 ]
 
 #: The same layers through the API: (label, Layer.conv keyword arguments, M).
